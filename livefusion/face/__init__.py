@@ -1,0 +1,1 @@
+"""Face engine: detect, track, align, embed, swap, enhance, blend."""
