@@ -1,0 +1,168 @@
+"""Latency and throughput meters: per stage, end to end, FPS in and out, drops.
+
+Each stage's milliseconds go into a rolling window; `snapshot()` returns an immutable
+`MetersSnapshot` with p50/p95/p99/mean per stage that the UI, the headless status line and
+the benchmark read. Everything is guarded by one lock; recording is O(1).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StageStats:
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "p50_ms": round(self.p50_ms, 3),
+            "p95_ms": round(self.p95_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "mean_ms": round(self.mean_ms, 3),
+        }
+
+
+def summarize(values: Iterable[float]) -> StageStats:
+    arr = np.fromiter(values, dtype=np.float64)
+    if arr.size == 0:
+        return StageStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    return StageStats(int(arr.size), float(p50), float(p95), float(p99), float(arr.mean()),
+                      float(arr.max()))
+
+
+@dataclass(frozen=True)
+class MetersSnapshot:
+    stages: dict[str, StageStats]
+    e2e: StageStats
+    fps_in: float
+    fps_out: float
+    frames_in: int
+    frames_out: int
+    dropped: dict[str, int]
+    errors: dict[str, int]
+    elapsed_s: float
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    def status_line(self) -> str:
+        """One line for headless runs: fps, latency, the three costliest stages, drops."""
+        top = sorted(self.stages.items(), key=lambda kv: kv[1].p50_ms, reverse=True)[:4]
+        stages = " ".join(f"{name}={s.p50_ms:.1f}" for name, s in top)
+        errs = sum(self.errors.values())
+        line = (
+            f"in {self.fps_in:5.1f} fps | out {self.fps_out:5.1f} fps | e2e p50 {self.e2e.p50_ms:6.1f}"
+            f" p95 {self.e2e.p95_ms:6.1f} ms | {stages} | dropped {self.dropped_total}"
+        )
+        if errs:
+            line += f" | errors {errs}"
+        for key, value in self.extra.items():
+            line += f" | {key} {value}"
+        return line
+
+
+class _RateCounter:
+    """Frames per second over the last `window_s` seconds."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self._times: deque[float] = deque()
+        self._window = window_s
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        while self._times and now - self._times[0] > self._window:
+            self._times.popleft()
+
+    def rate(self, now: float) -> float:
+        while self._times and now - self._times[0] > self._window:
+            self._times.popleft()
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class Meters:
+    """Thread-safe collector; one per pipeline run."""
+
+    def __init__(self, window: int = 300, clock=time.perf_counter) -> None:
+        self._lock = threading.Lock()
+        self._window = window
+        self._clock = clock
+        self._start = clock()
+        self._stages: dict[str, deque[float]] = {}
+        self._e2e: deque[float] = deque(maxlen=window)
+        self._in = _RateCounter()
+        self._out = _RateCounter()
+        self._frames_in = 0
+        self._frames_out = 0
+        self._dropped: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
+        self._extra: dict[str, str] = {}
+
+    def record_stage(self, stage: str, ms: float) -> None:
+        with self._lock:
+            bucket = self._stages.get(stage)
+            if bucket is None:
+                bucket = self._stages[stage] = deque(maxlen=self._window)
+            bucket.append(ms)
+
+    def record_stages(self, timings_ms: dict[str, float]) -> None:
+        for stage, ms in timings_ms.items():
+            self.record_stage(stage, ms)
+
+    def frame_in(self) -> None:
+        with self._lock:
+            self._frames_in += 1
+            self._in.tick(self._clock())
+
+    def frame_out(self, e2e_ms: float) -> None:
+        with self._lock:
+            self._frames_out += 1
+            self._e2e.append(e2e_ms)
+            self._out.tick(self._clock())
+
+    def set_dropped(self, handoff: str, count: int) -> None:
+        with self._lock:
+            self._dropped[handoff] = count
+
+    def count_error(self, stage: str) -> int:
+        with self._lock:
+            self._errors[stage] = self._errors.get(stage, 0) + 1
+            return self._errors[stage]
+
+    def set_extra(self, key: str, value: str) -> None:
+        """Free-form status (e.g. 'source': 'lost', 'vcam': 'off') shown by UIs."""
+        with self._lock:
+            self._extra[key] = value
+
+    def snapshot(self) -> MetersSnapshot:
+        with self._lock:
+            now = self._clock()
+            return MetersSnapshot(
+                stages={name: summarize(values) for name, values in self._stages.items()},
+                e2e=summarize(self._e2e),
+                fps_in=self._in.rate(now),
+                fps_out=self._out.rate(now),
+                frames_in=self._frames_in,
+                frames_out=self._frames_out,
+                dropped=dict(self._dropped),
+                errors=dict(self._errors),
+                elapsed_s=now - self._start,
+                extra=dict(self._extra),
+            )

@@ -1,0 +1,454 @@
+"""The live pipeline: three threads, producer to consumer, with one-slot hand-offs.
+
+    capture thread            inference thread              output thread
+    source.read() --slot--> inference.process() --slot--> blend.blend() -> sinks -> subscribers
+
+Each hand-off is a `LatestSlot`: a stage never waits for a slower one downstream; an unread
+packet is replaced and counted as dropped, so latency stays bounded. Frames leave in capture
+order (each thread handles packets in the order it takes them, and a slot only ever holds the
+newest). A stage that raises for one frame passes that frame through unmodified; the error is
+counted, logged once with its traceback and then summarised, and the stream goes on. A sink
+that raises is closed and removed; the other sinks go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from livefusion.mailbox import LatestSlot, SlotClosed
+from livefusion.meters import Meters
+from livefusion.packet import FramePacket
+from livefusion.settings import SettingsBox
+from livefusion.stages import BlendStage, InferenceStage, PassthroughBlend, PassthroughInference
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.05  # how often idle threads look at the stop flag and their command queue
+STOP_TIMEOUT_S = 1.0
+
+
+class SourceLike(Protocol):
+    """What the capture thread needs of a source (see livefusion.sources)."""
+
+    def open(self) -> None: ...
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkLike(Protocol):
+    name: str
+
+    def send(self, frame: np.ndarray, packet: FramePacket) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _is_source_end(exc: BaseException) -> bool:
+    return type(exc).__name__ == "SourceEnded" or isinstance(exc, (StopIteration, EOFError))
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    frames: int = 0  # stop after this many output frames; 0 = until stopped or the source ends
+    output_size: tuple[int, int] | None = None  # scale captured frames to (w, h)
+    fps: float = 30.0  # pace of "no signal" frames while the source is lost
+    meter_window: int = 300
+
+
+class _ErrorReporter:
+    """Logs a stage's first failure with its traceback, then one summary per 100 failures,
+    so a model that fails on every frame is reported once, not per frame."""
+
+    def __init__(self, meters: Meters) -> None:
+        self._meters = meters
+        self._last_message: dict[str, str] = {}
+
+    def report(self, stage: str, seq: int, exc: BaseException) -> None:
+        count = self._meters.count_error(stage)
+        message = f"{type(exc).__name__}: {exc}"
+        if count == 1 or self._last_message.get(stage) != message:
+            log.error("stage %s failed on frame %d (frame passed through unmodified): %s",
+                      stage, seq, message, exc_info=exc)
+        elif count % 100 == 0:
+            log.warning("stage %s has now failed on %d frames; last: %s", stage, count, message)
+        self._last_message[stage] = message
+
+
+def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
+    """Bring a source frame to HxWx3 uint8 BGR, or raise ValueError saying what it was."""
+    if not isinstance(frame, np.ndarray) or frame.size == 0:
+        raise ValueError("source returned an empty frame")
+    if frame.dtype != np.uint8:
+        if frame.dtype == np.uint16:
+            frame = (frame >> 8).astype(np.uint8)
+        else:
+            raise ValueError(f"source returned a {frame.dtype} frame; expected uint8")
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    raise ValueError(f"source returned a frame of shape {frame.shape}; expected HxWx3")
+
+
+def no_signal_frame(last: np.ndarray | None, size: tuple[int, int], text: str) -> np.ndarray:
+    """The last good frame dimmed with a 'NO SIGNAL' caption (or a grey frame if none)."""
+    w, h = size
+    if last is not None:
+        frame = (last // 3).astype(np.uint8)
+    else:
+        frame = np.full((h, w, 3), 40, np.uint8)
+    scale = max(frame.shape[1] / 960.0, 0.6)
+    thickness = max(int(2 * scale), 1)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    org = ((frame.shape[1] - tw) // 2, (frame.shape[0] + th) // 2)
+    cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                cv2.LINE_AA)
+    return frame
+
+
+class Pipeline:
+    """Runs source -> inference -> blend -> sinks on three threads.
+
+    Use as a context manager, or call `start()` and `stop()`. `stop()` returns within about a
+    second and leaves no thread behind. Settings reach the stages between frames: the inference
+    thread takes one `LiveSettings` snapshot per frame. Work that must run on a stage's thread
+    (changing the source face, adding a sink) goes through `call_in_inference` / `call_in_output`.
+    """
+
+    def __init__(
+        self,
+        source: SourceLike,
+        inference: InferenceStage | None = None,
+        blend: BlendStage | None = None,
+        sinks: Sequence[SinkLike] = (),
+        settings: SettingsBox | None = None,
+        options: PipelineOptions | None = None,
+        meters: Meters | None = None,
+    ) -> None:
+        self.source = source
+        self.inference = inference or PassthroughInference()
+        self.blend = blend or PassthroughBlend()
+        self.settings = settings or SettingsBox()
+        self.options = options or PipelineOptions()
+        self.meters = meters or Meters(window=self.options.meter_window)
+        self._sinks: list[SinkLike] = list(sinks)
+        self._subscribers: list[Callable[[FramePacket], None]] = []
+        self._slot_in: LatestSlot[FramePacket] = LatestSlot("capture->inference")
+        self._slot_out: LatestSlot[FramePacket] = LatestSlot("inference->output")
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._inference_cmds: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
+        self._output_cmds: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._errors = _ErrorReporter(self.meters)
+        self._frames_out = 0
+        self._last_seq_out = -1
+        self._order_violations = 0
+        self.sink_failures: dict[str, str] = {}
+        self.end_reason = ""
+
+    # ----- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> "Pipeline":
+        if self._threads:
+            raise RuntimeError("pipeline already started")
+        self.source.open()
+        self.meters.set_extra("source", "live")
+        self._threads = [
+            threading.Thread(target=self._capture_loop, name="lf-capture", daemon=True),
+            threading.Thread(target=self._inference_loop, name="lf-inference", daemon=True),
+            threading.Thread(target=self._output_loop, name="lf-output", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop all threads; returns within about `timeout` seconds."""
+        self._stop.set()
+        self._slot_in.close()
+        self._slot_out.close()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(deadline - time.monotonic(), 0.01))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("pipeline threads still finishing after %.1f s: %s", timeout, alive)
+        self._fail_pending_commands()
+
+    def __enter__(self) -> "Pipeline":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run finishes (frame limit reached or source ended)."""
+        return self._finished.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    @property
+    def frames_out(self) -> int:
+        return self._frames_out
+
+    @property
+    def order_violations(self) -> int:
+        return self._order_violations
+
+    # ----- run-time control ------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[FramePacket], None]) -> None:
+        """Call `callback(packet)` on the output thread for every finished frame. It must not
+        block (a UI should hand the packet to its own thread, e.g. through a Qt signal)."""
+        self._subscribers.append(callback)
+
+    def call_in_inference(self, fn: Callable[[], Any]) -> Future:
+        """Run `fn` on the inference thread between two frames (or now, if not running)."""
+        return self._submit(self._inference_cmds, fn)
+
+    def call_in_output(self, fn: Callable[[], Any]) -> Future:
+        """Run `fn` on the output thread between two frames (or now, if not running)."""
+        return self._submit(self._output_cmds, fn)
+
+    def add_sink(self, sink: SinkLike) -> Future:
+        return self.call_in_output(lambda: self._sinks.append(sink))
+
+    def remove_sink(self, name: str) -> Future:
+        """Close and remove the sink called `name`; the future's result says if one was found."""
+        def _remove() -> bool:
+            for sink in list(self._sinks):
+                if sink.name == name:
+                    self._sinks.remove(sink)
+                    self._close_sink(sink)
+                    return True
+            return False
+        return self.call_in_output(_remove)
+
+    @property
+    def sink_names(self) -> list[str]:
+        return [s.name for s in self._sinks]
+
+    def _submit(self, commands: queue.Queue, fn: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        if not self.running:
+            self._run_command(fn, future)
+        else:
+            commands.put((fn, future))
+        return future
+
+    @staticmethod
+    def _run_command(fn: Callable[[], Any], future: Future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except Exception as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+
+    def _drain(self, commands: queue.Queue) -> None:
+        while True:
+            try:
+                fn, future = commands.get_nowait()
+            except queue.Empty:
+                return
+            self._run_command(fn, future)
+
+    def _fail_pending_commands(self) -> None:
+        for commands in (self._inference_cmds, self._output_cmds):
+            while True:
+                try:
+                    _, future = commands.get_nowait()
+                except queue.Empty:
+                    break
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(RuntimeError("pipeline stopped before the command ran"))
+
+    # ----- threads ---------------------------------------------------------------------------
+
+    def _capture_loop(self) -> None:
+        seq = 0
+        last_good: np.ndarray | None = None
+        last_no_signal = 0.0
+        no_signal_period = 1.0 / max(self.options.fps, 1.0)
+        try:
+            while not self._stop.is_set():
+                t0 = time.perf_counter_ns()
+                try:
+                    raw = self.source.read()
+                except Exception as exc:
+                    if _is_source_end(exc):
+                        self.end_reason = "source ended"
+                        log.info("source ended after %d frames", seq)
+                        break
+                    self._errors.report("capture", seq, exc)
+                    self._stop.wait(POLL_S)
+                    continue
+                t_read = time.perf_counter_ns()
+                state = str(getattr(self.source, "state", "live"))
+                self.meters.set_extra("source", state)
+                if raw is None:
+                    now = time.monotonic()
+                    if state != "live" and now - last_no_signal >= no_signal_period:
+                        last_no_signal = now
+                        size = self.options.output_size or (
+                            (last_good.shape[1], last_good.shape[0]) if last_good is not None
+                            else (640, 480))
+                        frame = no_signal_frame(last_good, size, f"NO SIGNAL ({state})")
+                        self._emit(FramePacket(seq=seq, t_capture_ns=t_read, frame=frame,
+                                               source_ok=False))
+                        seq += 1
+                    continue
+                packet = FramePacket(seq=seq, t_capture_ns=t_read, frame=raw)
+                packet.timings_ms["read"] = (t_read - t0) / 1e6
+                try:
+                    with packet.timed("capture"):
+                        frame = _as_bgr_uint8(raw)
+                        size = self.options.output_size
+                        if size is not None and (frame.shape[1], frame.shape[0]) != size:
+                            shrink = size[0] * size[1] < frame.shape[0] * frame.shape[1]
+                            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA
+                                               if shrink else cv2.INTER_LINEAR)
+                except ValueError as exc:
+                    self._errors.report("capture", seq, exc)
+                    continue
+                packet.frame = packet.original = frame
+                last_good = frame
+                self._emit(packet)
+                seq += 1
+        finally:
+            self._slot_in.close()
+            try:
+                self.source.close()
+            except Exception as exc:
+                log.warning("closing the source failed: %s", exc)
+
+    def _emit(self, packet: FramePacket) -> None:
+        self.meters.frame_in()
+        try:
+            self._slot_in.put(packet)
+        except SlotClosed:
+            return
+        self.meters.set_dropped(self._slot_in.name, self._slot_in.dropped)
+
+    def _inference_loop(self) -> None:
+        try:
+            while True:
+                self._drain(self._inference_cmds)
+                try:
+                    packet = self._slot_in.get(timeout=POLL_S)
+                except SlotClosed:
+                    break
+                if packet is None:
+                    continue
+                packet.settings = self.settings.snapshot()
+                if packet.source_ok:
+                    try:
+                        self.inference.process(packet)
+                    except Exception as exc:
+                        self._errors.report("inference", packet.seq, exc)
+                        packet.errors["inference"] = f"{type(exc).__name__}: {exc}"
+                        packet.frame = packet.original
+                        packet.faces = []
+                try:
+                    self._slot_out.put(packet)
+                except SlotClosed:
+                    break
+                self.meters.set_dropped(self._slot_out.name, self._slot_out.dropped)
+        finally:
+            self._slot_out.close()
+            self._drain(self._inference_cmds)
+
+    def _output_loop(self) -> None:
+        try:
+            while True:
+                self._drain(self._output_cmds)
+                try:
+                    packet = self._slot_out.get(timeout=POLL_S)
+                except SlotClosed:
+                    if not self._stop.is_set():
+                        self._finished.set()
+                    break
+                if packet is None:
+                    continue
+                self._finish(packet)
+                if self.options.frames and self._frames_out >= self.options.frames:
+                    self.end_reason = f"{self._frames_out} frames done"
+                    self._finished.set()
+                    self._stop.set()
+                    self._slot_in.close()
+                    break
+        finally:
+            self._finished.set()
+            self._drain(self._output_cmds)
+            for sink in list(self._sinks):
+                self._close_sink(sink)
+            self._sinks.clear()
+
+    def _finish(self, packet: FramePacket) -> None:
+        if packet.seq <= self._last_seq_out:
+            self._order_violations += 1
+            log.error("frame %d arrived after %d; dropped to keep capture order",
+                      packet.seq, self._last_seq_out)
+            return
+        self._last_seq_out = packet.seq
+        if packet.source_ok:
+            try:
+                self.blend.blend(packet)
+            except Exception as exc:
+                self._errors.report("blend", packet.seq, exc)
+                packet.errors["blend"] = f"{type(exc).__name__}: {exc}"
+                packet.frame = packet.original
+        for sink in list(self._sinks):
+            try:
+                with packet.timed(f"sink:{sink.name}"):
+                    sink.send(packet.frame, packet)
+            except Exception as exc:
+                self._on_sink_failure(sink, exc)
+        e2e_ms = packet.age_ms()
+        self.meters.record_stages(packet.timings_ms)
+        self.meters.frame_out(e2e_ms)
+        self._frames_out += 1
+        for callback in list(self._subscribers):
+            try:
+                callback(packet)
+            except Exception as exc:
+                self._errors.report("subscriber", packet.seq, exc)
+
+    def _on_sink_failure(self, sink: SinkLike, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        log.error("output %s failed and was stopped; other outputs go on: %s", sink.name, message)
+        self.sink_failures[sink.name] = message
+        self.meters.count_error(f"sink:{sink.name}")
+        self.meters.set_extra(sink.name, "failed")
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+        self._close_sink(sink)
+
+    @staticmethod
+    def _close_sink(sink: SinkLike) -> None:
+        try:
+            sink.close()
+        except Exception as exc:
+            log.warning("closing output %s failed: %s", sink.name, exc)

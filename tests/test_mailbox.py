@@ -1,0 +1,40 @@
+import threading
+
+import pytest
+
+from livefusion.mailbox import LatestSlot, SlotClosed
+
+
+def test_put_replaces_unread_item_and_counts_drop():
+    slot: LatestSlot[int] = LatestSlot("t")
+    assert slot.put(1) is None
+    assert slot.put(2) == 1
+    assert slot.put(3) == 2
+    assert slot.get(0) == 3
+    assert slot.dropped == 2
+    assert slot.delivered == 1
+
+
+def test_get_times_out_with_none():
+    assert LatestSlot("t").get(timeout=0.01) is None
+
+
+def test_close_wakes_a_waiting_consumer_and_keeps_the_last_item():
+    slot: LatestSlot[int] = LatestSlot("t")
+    slot.put(5)
+    slot.close()
+    assert slot.get(1) == 5
+    with pytest.raises(SlotClosed):
+        slot.get(1)
+    with pytest.raises(SlotClosed):
+        slot.put(6)
+
+
+def test_blocked_get_returns_when_producer_puts():
+    slot: LatestSlot[str] = LatestSlot("t")
+    got = []
+    t = threading.Thread(target=lambda: got.append(slot.get(5)))
+    t.start()
+    slot.put("x")
+    t.join(5)
+    assert got == ["x"]

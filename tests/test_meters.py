@@ -1,0 +1,56 @@
+import pytest
+
+from livefusion.meters import Meters, summarize
+
+
+@pytest.mark.parametrize(
+    "values, p50, p95",
+    [
+        ([1.0], 1.0, 1.0),
+        (list(range(1, 101)), 50.5, 95.05),
+        ([5.0] * 10, 5.0, 5.0),
+    ],
+)
+def test_summarize_percentiles(values, p50, p95):
+    s = summarize(values)
+    assert s.count == len(values)
+    assert s.p50_ms == pytest.approx(p50)
+    assert s.p95_ms == pytest.approx(p95)
+
+
+def test_empty_summary_is_zero():
+    assert summarize([]).count == 0
+
+
+def test_window_keeps_only_recent_values():
+    m = Meters(window=10)
+    for v in range(100):
+        m.record_stage("swap", float(v))
+    s = m.snapshot().stages["swap"]
+    assert s.count == 10
+    assert s.p50_ms == pytest.approx(94.5)
+
+
+def test_fps_from_an_injected_clock():
+    now = [0.0]
+    m = Meters(clock=lambda: now[0])
+    for i in range(31):
+        now[0] = i / 30.0
+        m.frame_in()
+        m.frame_out(10.0)
+    snap = m.snapshot()
+    assert snap.fps_in == pytest.approx(30.0, rel=1e-6)
+    assert snap.fps_out == pytest.approx(30.0, rel=1e-6)
+    assert snap.frames_out == 31
+
+
+def test_status_line_names_stages_drops_and_errors():
+    m = Meters()
+    m.record_stages({"swap": 12.0, "blend": 2.0})
+    m.frame_out(20.0)
+    m.set_dropped("capture->inference", 3)
+    m.count_error("inference")
+    m.set_extra("vcam", "off")
+    line = m.snapshot().status_line()
+    for part in ("swap=12.0", "blend=2.0", "dropped 3", "errors 1", "vcam off"):
+        assert part in line

@@ -1,0 +1,196 @@
+import threading
+
+import numpy as np
+import pytest
+
+from livefusion.packet import FramePacket
+from livefusion.pipeline import Pipeline, PipelineOptions, no_signal_frame
+from livefusion.settings import SettingsBox
+from tests.pipeline_doubles import (
+    PacedSyntheticSource,
+    RecordingSink,
+    SlowInference,
+    read_stamp,
+    stamp,
+)
+
+FPS = 30.0
+INTERVAL_MS = 1000.0 / FPS
+
+
+@pytest.mark.slow
+def test_slow_inference_keeps_latency_bounded_and_order(no_thread_leak):
+    """Inference at twice the frame interval on a paced 30 fps input: e2e p95 stays under
+    three frame intervals and does not grow across 300 frames; drops are counted; frames
+    leave in capture order."""
+    source = PacedSyntheticSource(fps=FPS, count=300)
+    sink = RecordingSink()
+    pipe = Pipeline(source, SlowInference(delay_s=2 * INTERVAL_MS / 1000.0), sinks=[sink],
+                    options=PipelineOptions(meter_window=1000))
+    with pipe:
+        assert pipe.wait(timeout=30), "the run did not finish"
+    assert source.closed and sink.closed.is_set()
+    e2e = np.array(sink.e2e_ms)
+    assert len(e2e) >= 100  # about half the frames get through a 2x-slow stage
+    assert np.percentile(e2e, 95) < 3 * INTERVAL_MS
+    third = len(e2e) // 3
+    first, last = np.percentile(e2e[:third], 95), np.percentile(e2e[-third:], 95)
+    assert last < first * 1.25 + 5.0, f"latency grew: {first:.1f} -> {last:.1f} ms"
+    assert sink.seqs == sorted(sink.seqs) and len(set(sink.seqs)) == len(sink.seqs)
+    snap = pipe.meters.snapshot()
+    assert snap.frames_in == 300
+    assert snap.dropped_total == 300 - len(sink.seqs)
+    assert snap.dropped_total > 100
+    assert pipe.order_violations == 0
+
+
+def test_passthrough_delivers_every_frame_unchanged(no_thread_leak):
+    source = PacedSyntheticSource(fps=1000.0, count=50)
+    sink = RecordingSink()
+    with Pipeline(source, sinks=[sink]) as pipe:
+        assert pipe.wait(timeout=10)
+    assert [read_stamp(f) for f in sink.frames] == sink.seqs
+    for seq, frame in zip(sink.seqs, sink.frames):
+        assert np.array_equal(frame, stamp(seq))
+
+
+def test_frames_option_stops_after_n_frames(no_thread_leak):
+    sink = RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=500.0), sinks=[sink],
+                  options=PipelineOptions(frames=25)) as pipe:
+        assert pipe.wait(timeout=10)
+    assert len(sink.seqs) == 25
+    assert pipe.end_reason == "25 frames done"
+
+
+def test_stop_returns_within_a_second_and_leaves_no_thread():
+    before = set(threading.enumerate())
+    pipe = Pipeline(PacedSyntheticSource(fps=30.0), SlowInference(delay_s=0.2),
+                    sinks=[RecordingSink()]).start()
+    assert pipe.running
+    import time
+
+    t0 = time.perf_counter()
+    pipe.stop()
+    assert time.perf_counter() - t0 < 1.2
+    assert not pipe.running
+    assert [t for t in threading.enumerate() if t not in before] == []
+
+
+def test_failing_inference_passes_frames_through_unmodified(no_thread_leak):
+    sink = RecordingSink()
+    source = PacedSyntheticSource(fps=1000.0, count=40)
+    stage = SlowInference(fail_every=4)
+    with Pipeline(source, stage, sinks=[sink]) as pipe:
+        assert pipe.wait(timeout=10)
+    assert len(sink.seqs) >= 10
+    for seq, frame in zip(sink.seqs, sink.frames):
+        if seq % 4 == 0:
+            assert np.array_equal(frame, stamp(seq)), "failed frame must pass through as captured"
+        else:
+            assert frame[0, 0, 2] == 200
+    assert pipe.meters.snapshot().errors["inference"] == sum(1 for s in stage.seen if s % 4 == 0)
+
+
+def test_failing_sink_is_removed_and_others_go_on(no_thread_leak):
+    bad = RecordingSink("vcam", fail_after=5)
+    good = RecordingSink("rec")
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=30), sinks=[bad, good]) as pipe:
+        assert pipe.wait(timeout=10)
+    assert len(bad.seqs) == 5 and bad.closed.is_set()
+    assert len(good.seqs) == len(set(good.seqs)) > 5
+    assert "device went away" in pipe.sink_failures["vcam"]
+    assert pipe.meters.snapshot().extra["vcam"] == "failed"
+
+
+def test_settings_change_reaches_the_stage_between_frames(no_thread_leak):
+    seen: list[bool] = []
+
+    class Recorder:
+        def process(self, packet: FramePacket) -> None:
+            seen.append(packet.settings.swap_enabled)
+
+    box = SettingsBox()
+    with Pipeline(PacedSyntheticSource(fps=200.0), Recorder(), settings=box) as pipe:
+        while len(seen) < 5:
+            pipe.wait(0.01)
+        box.update(swap_enabled=False)
+        n = len(seen)
+        while len(seen) < n + 5:
+            pipe.wait(0.01)
+    assert seen[0] is True and seen[-1] is False
+    flip = seen.index(False)
+    assert all(v is False for v in seen[flip:])
+
+
+def test_call_in_inference_runs_on_the_inference_thread(no_thread_leak):
+    with Pipeline(PacedSyntheticSource(fps=100.0)) as pipe:
+        name = pipe.call_in_inference(lambda: threading.current_thread().name).result(2)
+        boom = pipe.call_in_inference(lambda: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            boom.result(2)
+    assert name == "lf-inference"
+
+
+@pytest.mark.parametrize(
+    "bad_frame",
+    [np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4, 3), np.float32)],
+)
+def test_bad_frame_from_source_is_counted_not_fatal(bad_frame, no_thread_leak):
+    class Flaky(PacedSyntheticSource):
+        def read(self):
+            frame = super().read()
+            return bad_frame if self._n == 3 else frame
+
+    sink = RecordingSink()
+    with Pipeline(Flaky(fps=1000.0, count=10), sinks=[sink]) as pipe:
+        assert pipe.wait(5)
+    assert len(sink.seqs) == 9 and 2 not in [read_stamp(f) for f in sink.frames]
+    assert pipe.meters.snapshot().errors["capture"] == 1
+
+
+def test_grey_and_bgra_frames_are_converted(no_thread_leak):
+    class Odd(PacedSyntheticSource):
+        def read(self):
+            frame = super().read()
+            return frame[:, :, 0] if self._n % 2 else np.dstack([frame, frame[:, :, :1]])
+
+    sink = RecordingSink()
+    with Pipeline(Odd(fps=1000.0, count=6), sinks=[sink]) as pipe:
+        assert pipe.wait(5)
+    assert all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in sink.frames)
+
+
+def test_output_size_scales_frames(no_thread_leak):
+    sink = RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=3), sinks=[sink],
+                  options=PipelineOptions(output_size=(128, 96))) as pipe:
+        assert pipe.wait(5)
+    assert sink.frames[0].shape == (96, 128, 3)
+
+
+def test_lost_source_emits_no_signal_frames(no_thread_leak):
+    class Lost(PacedSyntheticSource):
+        state = "live"
+
+        def read(self):
+            if self._n >= 3:
+                self.state = "reconnecting"
+                import time
+
+                time.sleep(0.005)
+                return None
+            return super().read()
+
+    sink = RecordingSink()
+    with Pipeline(Lost(fps=200.0), sinks=[sink], options=PipelineOptions(frames=8, fps=200.0)) as pipe:
+        assert pipe.wait(5)
+    assert len(sink.seqs) == 8
+    assert pipe.meters.snapshot().extra["source"] == "reconnecting"
+    assert sink.source_ok == [True] * 3 + [False] * 5
+    assert np.array_equal(sink.frames[-1], no_signal_frame(stamp(2), (64, 48), "NO SIGNAL (reconnecting)"))
+
+
+def test_no_signal_frame_without_history_has_requested_size():
+    frame = no_signal_frame(None, (320, 240), "NO SIGNAL")
+    assert frame.shape == (240, 320, 3) and frame.max() == 255
