@@ -1,0 +1,169 @@
+"""Pasting swapped crops back into the frame: only inside each face's region.
+
+For each face the crop's footprint in the frame (the inverse-warped crop square, clipped to
+the frame) is the region of interest (ROI). The crop and a feathered mask are warped into
+that ROI alone and blended there; every pixel outside the ROI is left bit-for-bit as it was.
+The optional Reinhard colour transfer (LAB statistics under the mask) runs at crop size
+(e.g. 128x128), so its cost does not grow with the frame or the face size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from livefusion.face.align import warp_crop
+from livefusion.packet import Face
+from livefusion.settings import LiveSettings
+
+_MASK_CACHE_LIMIT = 16
+_MIN_STD = 1e-3
+
+
+@dataclass(frozen=True)
+class BlendOptions:
+    color_transfer: bool = True
+    opacity: float = 1.0
+    mask_blur: float = 0.15  # feather width, fraction of the crop side
+    mask_erode: float = 0.05  # margin left out of the mask, fraction of the crop side
+
+    @classmethod
+    def from_settings(cls, settings: LiveSettings) -> "BlendOptions":
+        return cls(settings.color_transfer, settings.opacity, settings.mask_blur, settings.mask_erode)
+
+
+@dataclass(frozen=True)
+class Roi:
+    """Frame region x0 <= x < x1, y0 <= y < y1."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def empty(self) -> bool:
+        return self.x1 <= self.x0 or self.y1 <= self.y0
+
+
+def feather_mask(size: int, erode: float, blur: float) -> np.ndarray:
+    """float32 (size, size) box mask: 0 within `erode*size` of the edge, ramping to 1 over
+    `2*blur*size` (a Gaussian edge), so it is ~0 at the crop border whatever the settings."""
+    margin = erode * size
+    feather = blur * size
+    inner = min(margin + feather, size / 2 - 1)
+    mask = np.zeros((size, size), np.float32)
+    lo, hi = int(round(inner)), size - int(round(inner))
+    mask[lo:hi, lo:hi] = 1.0
+    if feather >= 0.5:
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=feather / 3.0, borderType=cv2.BORDER_CONSTANT)
+    return mask
+
+
+def paste_roi(frame_shape: tuple[int, ...], matrix: np.ndarray, size: int) -> Roi:
+    """The clipped frame rectangle covered by a (size x size) crop under frame->crop `matrix`."""
+    height, width = frame_shape[:2]
+    m = np.asarray(matrix, np.float64)
+    if m.shape != (2, 3) or not np.isfinite(m).all() or abs(np.linalg.det(m[:, :2])) < 1e-12:
+        return Roi(0, 0, 0, 0)
+    inverse = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    points = corners @ inverse.T
+    if not np.isfinite(points).all():
+        return Roi(0, 0, 0, 0)
+    lo = np.floor(points.min(axis=0)) - 1
+    hi = np.ceil(points.max(axis=0)) + 1
+    x0, x1 = (int(np.clip(v, 0, width)) for v in (lo[0], hi[0]))
+    y0, y1 = (int(np.clip(v, 0, height)) for v in (lo[1], hi[1]))
+    return Roi(x0, y0, x1, y1)
+
+
+def reinhard_transfer(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Give `source` (BGR uint8) the LAB mean and spread of `target` where `weights` > 0.
+
+    Statistics of both images are taken under the same weights (the blend mask), so the
+    background around the face does not pull the colours.
+    """
+    w = weights.astype(np.float32)
+    total = float(w.sum())
+    if total < 1.0:
+        return source
+    src_lab = cv2.cvtColor(source.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
+    dst_lab = cv2.cvtColor(target.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
+    w3 = w[:, :, None]
+    src_mean = (src_lab * w3).sum(axis=(0, 1)) / total
+    dst_mean = (dst_lab * w3).sum(axis=(0, 1)) / total
+    src_std = np.sqrt(((src_lab - src_mean) ** 2 * w3).sum(axis=(0, 1)) / total)
+    dst_std = np.sqrt(((dst_lab - dst_mean) ** 2 * w3).sum(axis=(0, 1)) / total)
+    gain = np.where(src_std > _MIN_STD, dst_std / np.maximum(src_std, _MIN_STD), 1.0)
+    out_lab = (src_lab - src_mean) * gain.astype(np.float32) + dst_mean.astype(np.float32)
+    out_lab[:, :, 0] = np.clip(out_lab[:, :, 0], 0.0, 100.0)
+    out = cv2.cvtColor(out_lab, cv2.COLOR_LAB2BGR)
+    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+class FaceBlender:
+    """Pastes swapped crops into frames; keeps the feather masks it has built."""
+
+    def __init__(self) -> None:
+        self._masks: dict[tuple[int, float, float], np.ndarray] = {}
+
+    def mask(self, size: int, erode: float, blur: float) -> np.ndarray:
+        key = (int(size), round(float(erode), 4), round(float(blur), 4))
+        mask = self._masks.get(key)
+        if mask is None:
+            if len(self._masks) >= _MASK_CACHE_LIMIT:
+                self._masks.clear()
+            mask = self._masks[key] = feather_mask(*key)
+        return mask
+
+    def paste(
+        self,
+        frame: np.ndarray,
+        crop: np.ndarray,
+        matrix: np.ndarray,
+        options: BlendOptions,
+        *,
+        debug_mask: np.ndarray | None = None,
+    ) -> Roi:
+        """Blend `crop` (BGR uint8, square) into `frame` in place; returns the ROI written."""
+        size = crop.shape[0]
+        if crop.ndim != 3 or crop.shape[1] != size or crop.shape[2] != 3:
+            raise ValueError(f"swapped crop must be a square BGR image, got shape {crop.shape}")
+        roi = paste_roi(frame.shape, matrix, size)
+        if roi.empty or options.opacity <= 0.0:
+            return Roi(0, 0, 0, 0)
+        mask = self.mask(size, options.mask_erode, options.mask_blur)
+        if options.color_transfer:
+            crop = reinhard_transfer(crop, warp_crop(frame, matrix, size, border=cv2.BORDER_REPLICATE), mask)
+        if options.opacity < 1.0:
+            mask = mask * np.float32(options.opacity)
+        m = np.asarray(matrix, np.float64).copy()
+        m[:, 2] += m[:, :2] @ np.array([roi.x0, roi.y0], np.float64)  # ROI pixel -> crop pixel
+        dsize = (roi.x1 - roi.x0, roi.y1 - roi.y0)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        warped = cv2.warpAffine(crop, m, dsize, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        alpha = cv2.warpAffine(mask, m, dsize, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        region = frame[roi.y0:roi.y1, roi.x0:roi.x1]
+        region[...] = cv2.blendLinear(warped, region, alpha, 1.0 - alpha)
+        if debug_mask is not None:
+            target = debug_mask[roi.y0:roi.y1, roi.x0:roi.x1]
+            np.maximum(target, alpha, out=target)
+        return roi
+
+    def paste_faces(
+        self, frame: np.ndarray, faces: Iterable[Face], options: BlendOptions,
+        *, debug_mask: np.ndarray | None = None,
+    ) -> list[Roi]:
+        """Paste every face that carries a swapped crop; returns the ROIs written."""
+        rois = []
+        for face in faces:
+            if face.swapped_crop is None or face.crop_matrix is None:
+                continue
+            roi = self.paste(frame, face.swapped_crop, face.crop_matrix, options, debug_mask=debug_mask)
+            if not roi.empty:
+                rois.append(roi)
+        return rois

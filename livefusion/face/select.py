@@ -1,0 +1,74 @@
+"""Which faces to swap: all of them, the largest, or those that match a reference identity."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+
+from livefusion.packet import Face
+from livefusion.settings import SWAP_FACES_CHOICES
+
+log = logging.getLogger(__name__)
+
+EmbedFn = Callable[[np.ndarray, Face], np.ndarray]
+
+
+class FaceSelector:
+    """Picks faces per frame by mode ("all", "largest", "reference").
+
+    In "reference" mode each face is embedded and kept when its cosine similarity to the
+    reference embedding is at least `threshold`. Decisions are remembered per track id, so a
+    tracked face is embedded once, not on every frame; untracked faces (id -1) are embedded
+    each time.
+    """
+
+    def __init__(
+        self,
+        *,
+        embed: EmbedFn | None = None,
+        reference: np.ndarray | None = None,
+        threshold: float = 0.35,
+    ) -> None:
+        self.embed = embed
+        self.reference = None if reference is None else np.asarray(reference, np.float32)
+        self.threshold = float(threshold)
+        self._decisions: dict[int, bool] = {}
+
+    def set_reference(self, reference: np.ndarray | None) -> None:
+        self.reference = None if reference is None else np.asarray(reference, np.float32)
+        self._decisions.clear()
+
+    def reset(self) -> None:
+        self._decisions.clear()
+
+    def select(self, frame: np.ndarray, faces: list[Face], mode: str) -> list[Face]:
+        if mode not in SWAP_FACES_CHOICES:
+            raise ValueError(f"swap_faces must be one of {', '.join(SWAP_FACES_CHOICES)}, got {mode!r}")
+        if not faces:
+            return []
+        if mode == "all":
+            return list(faces)
+        if mode == "largest":
+            return [max(faces, key=lambda f: f.area)]
+        return self._matching(frame, faces)
+
+    def _matching(self, frame: np.ndarray, faces: list[Face]) -> list[Face]:
+        if self.reference is None or self.embed is None:
+            log.debug("swap_faces=reference but no reference face is set: swapping none")
+            return []
+        live_ids = {f.track_id for f in faces if f.track_id >= 0}
+        for stale in set(self._decisions) - live_ids:
+            del self._decisions[stale]
+        chosen = []
+        for face in faces:
+            decision = self._decisions.get(face.track_id) if face.track_id >= 0 else None
+            if decision is None:
+                similarity = float(np.dot(self.embed(frame, face), self.reference))
+                decision = similarity >= self.threshold
+                if face.track_id >= 0:
+                    self._decisions[face.track_id] = decision
+            if decision:
+                chosen.append(face)
+        return chosen
