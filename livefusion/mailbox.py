@@ -62,6 +62,12 @@ class LatestSlot(Generic[T]):
             self._closed = True
             self._cond.notify_all()
 
+    def count_drop(self) -> None:
+        """The consumer discarded an item it took (it found a newer one)."""
+        with self._cond:
+            self._dropped += 1
+            self._delivered -= 1
+
     @property
     def dropped(self) -> int:
         with self._cond:

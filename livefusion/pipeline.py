@@ -64,6 +64,11 @@ class PipelineOptions:
     output_size: tuple[int, int] | None = None  # scale captured frames to (w, h)
     fps: float = 30.0  # pace of "no signal" frames while the source is lost
     meter_window: int = 300
+    # When the inference thread frees up and the newest frame is already more than half a frame
+    # interval old, wait (at most until the next frame is due) for a fresh one. A stage slower
+    # than the camera then starts in step with capture, which keeps end-to-end latency near the
+    # stage's own time instead of up to one frame interval more.
+    align_to_capture: bool = True
 
 
 class _ErrorReporter:
@@ -362,6 +367,7 @@ class Pipeline:
                     break
                 if packet is None:
                     continue
+                packet = self._freshest(packet)
                 packet.settings = self.settings.snapshot()
                 if packet.source_ok:
                     try:
@@ -379,6 +385,24 @@ class Pipeline:
         finally:
             self._slot_out.close()
             self._drain(self._inference_cmds)
+
+    def _freshest(self, packet: FramePacket) -> FramePacket:
+        """Swap a stale packet for the next captured one if it is due soon (see options)."""
+        if not self.options.align_to_capture or not packet.source_ok:
+            return packet
+        interval_ms = 1000.0 / max(self.options.fps, 1.0)
+        age_ms = packet.age_ms()
+        if age_ms <= interval_ms / 2 or age_ms >= interval_ms:
+            return packet
+        try:
+            newer = self._slot_in.get(timeout=(interval_ms - age_ms + 2.0) / 1000.0)
+        except SlotClosed:
+            return packet
+        if newer is None:
+            return packet
+        self._slot_in.count_drop()
+        self.meters.set_dropped(self._slot_in.name, self._slot_in.dropped)
+        return newer
 
     def _output_loop(self) -> None:
         try:

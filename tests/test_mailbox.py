@@ -38,3 +38,11 @@ def test_blocked_get_returns_when_producer_puts():
     slot.put("x")
     t.join(5)
     assert got == ["x"]
+
+
+def test_consumer_side_drop_moves_an_item_from_delivered_to_dropped():
+    slot: LatestSlot[int] = LatestSlot("t")
+    slot.put(1)
+    slot.get(0)
+    slot.count_drop()
+    assert (slot.delivered, slot.dropped) == (0, 1)
