@@ -396,6 +396,8 @@ class ReconnectingSource:
     and a background thread closes the dead source and calls `source_factory()` + `open()`
     again after 0.25 s, 0.5 s, 1 s, ... up to `max_backoff_s` between attempts ("reconnecting"
     while an attempt runs). When one succeeds the state is "live" again and `reconnects` grows.
+    A source lost again within `stable_after_s` of coming back resumes the backoff where it
+    left off rather than hammering the device every 0.25 s.
     `read()` never blocks longer than `read_timeout_s` (plus the inner source's own limit).
 
     `sleep(seconds)` is the wait between attempts; the default waits on an event that
@@ -404,6 +406,7 @@ class ReconnectingSource:
 
     def __init__(self, source_factory: SourceFactory, max_backoff_s: float = 5.0, *,
                  initial_backoff_s: float = 0.25, lost_after_s: float = 2.0,
+                 stable_after_s: float = 10.0,
                  read_timeout_s: float = 0.5, sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._factory = source_factory
@@ -417,9 +420,12 @@ class ReconnectingSource:
         self._cond = threading.Condition()
         self._source: Source | None = None
         self._last: Source | None = None  # for size/fps/description while lost
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []  # reconnect episodes, joined by close()
         self._none_since: float | None = None
         self._lost_at = 0.0
+        self.stable_after_s = stable_after_s
+        self._live_since = 0.0
+        self._last_delay = 0.0
         self._state = "live"
         self.reconnects = 0
         self.attempts = 0
@@ -431,6 +437,7 @@ class ReconnectingSource:
         with self._cond:
             self._source = self._last = source
             self._state = "live"
+            self._live_since = self._clock()
 
     @property
     def state(self) -> str:
@@ -472,15 +479,20 @@ class ReconnectingSource:
             self.last_error = reason
             self._none_since = None
             self._lost_at = self._clock()
+            # A source that fails again soon after coming back (a flapping USB port, a camera
+            # another app grabs) keeps the longer backoff instead of starting over.
+            flapping = self._lost_at - self._live_since < self.stable_after_s
+            first_delay = (min(self._last_delay * 2, self.max_backoff_s)
+                           if flapping and self._last_delay else self.initial_backoff_s)
             log.warning("%s lost (%s); retrying with backoff up to %.1f s",
                         source.description, reason, self.max_backoff_s)
-            self._thread = threading.Thread(target=self._reconnect, args=(source,),
-                                            name="lf-reconnect", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._reconnect, args=(source, first_delay),
+                                      name="lf-reconnect", daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
 
-    def _reconnect(self, dead: Source) -> None:
+    def _reconnect(self, dead: Source, delay: float) -> None:
         _close_quietly(dead)
-        delay = self.initial_backoff_s
         while not self._stop.is_set():
             self._sleep(delay)
             if self._stop.is_set():
@@ -504,6 +516,8 @@ class ReconnectingSource:
                 self._source = self._last = source
                 self._state = "live"
                 self.reconnects += 1
+                self._live_since = self._clock()
+                self._last_delay = delay
                 self._cond.notify_all()
             log.warning("%s is back after %.1f s (attempt %d)", source.description,
                         self._clock() - self._lost_at, self.attempts)
@@ -514,9 +528,10 @@ class ReconnectingSource:
             self._stop.set()
             self._cond.notify_all()
             source, self._source = self._source, None
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=1.0)
+            threads, self._threads = self._threads, []
+        deadline = time.monotonic() + 1.0
+        for thread in threads:
+            thread.join(timeout=max(deadline - time.monotonic(), 0.01))
             if thread.is_alive():
                 log.warning("a reconnect attempt is still blocked in the driver; it will close "
                             "the device when it returns")

@@ -373,6 +373,23 @@ def test_reconnects_with_capped_exponential_backoff(clip: Path, no_thread_leak, 
         source.close()
 
 
+def test_a_flapping_source_keeps_its_backoff_until_it_stays_up(clip: Path, no_thread_leak):
+    clock = FakeClock()
+    delays: list[float] = []
+    source = ReconnectingSource(lambda: FailingAfter(clip, 1), max_backoff_s=1.0,
+                                stable_after_s=10.0, sleep=delays.append, clock=clock)
+    source.open()
+    try:
+        for _ in range(4):                  # each source gives one frame, then fails at once
+            read_until_frame(source)
+        clock.advance(11.0)                  # this time it stayed up long enough
+        read_until_frame(source)
+        assert source.reconnects == 4
+        assert delays == [0.25, 0.5, 1.0, 0.25]
+    finally:
+        source.close()
+
+
 def test_a_source_that_goes_silent_is_declared_lost(clip: Path, no_thread_leak):
     clock = FakeClock()
 
