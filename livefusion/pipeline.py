@@ -28,6 +28,7 @@ from livefusion.mailbox import LatestSlot, SlotClosed
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.settings import SettingsBox
+from livefusion.sources import SourceEnded
 from livefusion.stages import BlendStage, InferenceStage, PassthroughBlend, PassthroughInference
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,12 @@ class SinkLike(Protocol):
 
 
 def _is_source_end(exc: BaseException) -> bool:
-    return type(exc).__name__ == "SourceEnded" or isinstance(exc, (StopIteration, EOFError))
+    return isinstance(exc, (SourceEnded, EOFError))
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
     frames: int = 0  # stop after this many output frames; 0 = until stopped or the source ends
-    output_size: tuple[int, int] | None = None  # scale captured frames to (w, h)
     fps: float = 30.0  # pace of "no signal" frames while the source is lost
     meter_window: int = 300
     # When the inference thread frees up and the newest frame is already more than half a frame
@@ -169,10 +169,13 @@ class Pipeline:
 
     # ----- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "Pipeline":
+    def start(self, *, open_source: bool = True) -> "Pipeline":
+        """Start the threads; pass open_source=False when the caller opened the source already
+        (e.g. to size the outputs from the size it really delivers)."""
         if self._threads:
             raise RuntimeError("pipeline already started")
-        self.source.open()
+        if open_source:
+            self.source.open()
         self.meters.set_extra("source", "live")
         self._threads = [
             threading.Thread(target=self._capture_loop, name="lf-capture", daemon=True),
@@ -317,9 +320,8 @@ class Pipeline:
                     now = time.monotonic()
                     if state != "live" and now - last_no_signal >= no_signal_period:
                         last_no_signal = now
-                        size = self.options.output_size or (
-                            (last_good.shape[1], last_good.shape[0]) if last_good is not None
-                            else (640, 480))
+                        size = ((last_good.shape[1], last_good.shape[0]) if last_good is not None
+                                else tuple(getattr(self.source, "size", (640, 480))))
                         frame = no_signal_frame(last_good, size, f"NO SIGNAL ({state})")
                         self._emit(FramePacket(seq=seq, t_capture_ns=t_read, frame=frame,
                                                source_ok=False))
@@ -330,11 +332,6 @@ class Pipeline:
                 try:
                     with packet.timed("capture"):
                         frame = _as_bgr_uint8(raw)
-                        size = self.options.output_size
-                        if size is not None and (frame.shape[1], frame.shape[0]) != size:
-                            shrink = size[0] * size[1] < frame.shape[0] * frame.shape[1]
-                            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA
-                                               if shrink else cv2.INTER_LINEAR)
                 except ValueError as exc:
                     self._errors.report("capture", seq, exc)
                     continue

@@ -165,14 +165,6 @@ def test_grey_and_bgra_frames_are_converted(no_thread_leak):
     assert all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in sink.frames)
 
 
-def test_output_size_scales_frames(no_thread_leak):
-    sink = RecordingSink()
-    with Pipeline(PacedSyntheticSource(fps=1000.0, count=3), sinks=[sink],
-                  options=PipelineOptions(output_size=(128, 96))) as pipe:
-        assert pipe.wait(5)
-    assert sink.frames[0].shape == (96, 128, 3)
-
-
 def test_lost_source_emits_no_signal_frames(no_thread_leak):
     class Lost(PacedSyntheticSource):
         state = "live"
