@@ -50,11 +50,13 @@ class Roi:
 
 
 def feather_mask(size: int, erode: float, blur: float) -> np.ndarray:
-    """float32 (size, size) box mask: 0 within `erode*size` of the edge, ramping to 1 over
-    `2*blur*size` (a Gaussian edge), so it is ~0 at the crop border whatever the settings."""
-    margin = erode * size
-    feather = blur * size
-    inner = min(margin + feather, size / 2 - 1)
+    """float32 (size, size) box mask: 0 within `erode*size` of the edge (at least 1 px), then a
+    Gaussian ramp to 1 over `2*blur*size`. The ramp is shortened when erode and blur together
+    would leave no room, so the centre is always ~1 and the border always ~0."""
+    margin = max(1.0, erode * size)
+    room = max(size / 2.0 - margin - 1.0, 0.5)
+    feather = min(blur * size, room / 2.0)
+    inner = margin + feather
     mask = np.zeros((size, size), np.float32)
     lo, hi = int(round(inner)), size - int(round(inner))
     mask[lo:hi, lo:hi] = 1.0
@@ -79,6 +81,23 @@ def paste_roi(frame_shape: tuple[int, ...], matrix: np.ndarray, size: int) -> Ro
     x0, x1 = (int(np.clip(v, 0, width)) for v in (lo[0], hi[0]))
     y0, y1 = (int(np.clip(v, 0, height)) for v in (lo[1], hi[1]))
     return Roi(x0, y0, x1, y1)
+
+
+def inside_frame(frame_shape: tuple[int, ...], matrix: np.ndarray, size: int) -> np.ndarray | None:
+    """float32 (size, size): 1 where a crop pixel comes from inside the frame, else 0.
+
+    None when the whole crop lies inside the frame (the common case, nothing to compute).
+    """
+    height, width = frame_shape[:2]
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    corners = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]], np.float64)
+    points = corners @ inverse.T
+    if (points >= 0).all() and (points[:, 0] <= width - 1).all() and (points[:, 1] <= height - 1).all():
+        return None
+    grid = np.mgrid[0:size, 0:size].astype(np.float32)  # (2, size, size): rows, cols
+    xs = inverse[0, 0] * grid[1] + inverse[0, 1] * grid[0] + inverse[0, 2]
+    ys = inverse[1, 0] * grid[1] + inverse[1, 1] * grid[0] + inverse[1, 2]
+    return ((xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)).astype(np.float32)
 
 
 def reinhard_transfer(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -138,7 +157,11 @@ class FaceBlender:
             return Roi(0, 0, 0, 0)
         mask = self.mask(size, options.mask_erode, options.mask_blur)
         if options.color_transfer:
-            crop = reinhard_transfer(crop, warp_crop(frame, matrix, size, border=cv2.BORDER_REPLICATE), mask)
+            # Statistics only from crop pixels that lie inside the frame: outside it the swap
+            # input was padding, not face.
+            valid = inside_frame(frame.shape, matrix, size)
+            weights = mask if valid is None else mask * valid
+            crop = reinhard_transfer(crop, warp_crop(frame, matrix, size), weights)
         if options.opacity < 1.0:
             mask = mask * np.float32(options.opacity)
         m = np.asarray(matrix, np.float64).copy()

@@ -25,6 +25,7 @@ from livefusion.face.select import FaceSelector
 from livefusion.face.swap import InswapperSwapper
 from livefusion.face.types import Detector, FaceLocator
 from livefusion.packet import FramePacket
+from livefusion.settings import LiveSettings
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,15 @@ class FaceEngine:
                 raise IndexError(f"no source face {index}; there are {len(self._sources)}")
             self._sources = self._sources[:index] + self._sources[index + 1:]
 
+    def active_source_index(self, settings: LiveSettings, count: int | None = None) -> int | None:
+        """settings.active_source clamped to the identities there are; None when there are none."""
+        if count is None:
+            with self._lock:
+                count = len(self._sources)
+        if count == 0:
+            return None
+        return min(max(settings.active_source, 0), count - 1)
+
     def set_reference(self, paths: PathList | None) -> None:
         """The face to swap when swap_faces=reference (None clears it)."""
         if paths is None:
@@ -129,10 +139,11 @@ class FaceEngine:
             return
         with self._lock:
             sources = self._sources
-        if not sources:
+        index = self.active_source_index(settings, len(sources))
+        if index is None:
             packet.debug["swap"] = "no source face set"
             return
-        source = sources[min(max(settings.active_source, 0), len(sources) - 1)]
+        source = sources[index]
         frame = packet.frame
         with packet.timed("select"):
             targets = self.selector.select(frame, faces, settings.swap_faces)

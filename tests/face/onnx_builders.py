@@ -82,3 +82,22 @@ def identity_enhancer(path: Path, *, size: int = 512, shift: float = 0.0) -> Pat
         initializer=[numpy_helper.from_array(np.full((1,), shift, np.float32), "shift")],
     )
     return _save(graph, path)
+
+
+def cpu_session(path: Path):
+    """A real onnxruntime CPU session, quiet about the stand-ins' unused initializers."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def shared_path(folder: Path, name: str) -> Path:
+    """A file from ../shared for module-scoped fixtures; skips the module when it is absent."""
+    import pytest
+
+    path = folder / name
+    if not path.exists():
+        pytest.skip(f"{path} is missing: the real models and pictures come from ../shared")
+    return path
