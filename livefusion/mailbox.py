@@ -28,9 +28,14 @@ class LatestSlot(Generic[T]):
         self._dropped = 0
         self._delivered = 0
 
-    def put(self, item: T) -> T | None:
-        """Store `item`; returns the unread item it replaced (now dropped), else None."""
+    def put(self, item: T, *, wait: bool = False) -> T | None:
+        """Store `item`; returns the unread item it replaced (now dropped), else None.
+
+        wait=True is back-pressure for offline runs (benchmarks): block until the consumer has
+        taken the previous item, so nothing is dropped."""
         with self._cond:
+            while wait and self._has_item and not self._closed:
+                self._cond.wait()
             if self._closed:
                 raise SlotClosed(self.name)
             replaced = self._item if self._has_item else None
@@ -51,6 +56,7 @@ class LatestSlot(Generic[T]):
                 self._item = None
                 self._has_item = False
                 self._delivered += 1
+                self._cond.notify_all()
                 return item
             if self._closed:
                 raise SlotClosed(self.name)

@@ -69,6 +69,9 @@ class PipelineOptions:
     # than the camera then starts in step with capture, which keeps end-to-end latency near the
     # stage's own time instead of up to one frame interval more.
     align_to_capture: bool = True
+    # Offline runs (the as-fast-as-possible benchmark): hand-offs wait instead of dropping, so
+    # every frame is processed and throughput is the slowest stage's. Never for live input.
+    lossless: bool = False
 
 
 class _ErrorReporter:
@@ -349,7 +352,7 @@ class Pipeline:
     def _emit(self, packet: FramePacket) -> None:
         self.meters.frame_in()
         try:
-            self._slot_in.put(packet)
+            self._slot_in.put(packet, wait=self.options.lossless)
         except SlotClosed:
             return
         self.meters.set_dropped(self._slot_in.name, self._slot_in.dropped)
@@ -375,7 +378,7 @@ class Pipeline:
                         packet.frame = packet.original
                         packet.faces = []
                 try:
-                    self._slot_out.put(packet)
+                    self._slot_out.put(packet, wait=self.options.lossless)
                 except SlotClosed:
                     break
                 self.meters.set_dropped(self._slot_out.name, self._slot_out.dropped)
@@ -385,7 +388,7 @@ class Pipeline:
 
     def _freshest(self, packet: FramePacket) -> FramePacket:
         """Swap a stale packet for the next captured one if it is due soon (see options)."""
-        if not self.options.align_to_capture or not packet.source_ok:
+        if self.options.lossless or not self.options.align_to_capture or not packet.source_ok:
             return packet
         interval_ms = 1000.0 / max(self.options.fps, 1.0)
         age_ms = packet.age_ms()

@@ -46,3 +46,39 @@ def test_consumer_side_drop_moves_an_item_from_delivered_to_dropped():
     slot.get(0)
     slot.count_drop()
     assert (slot.delivered, slot.dropped) == (0, 1)
+
+
+def test_waiting_put_blocks_until_the_consumer_takes_the_item():
+    slot: LatestSlot[int] = LatestSlot("t")
+    slot.put(1)
+    done = threading.Event()
+
+    def producer():
+        slot.put(2, wait=True)
+        done.set()
+
+    t = threading.Thread(target=producer)
+    t.start()
+    assert not done.wait(0.05)
+    assert slot.get(1) == 1
+    assert done.wait(2)
+    assert slot.get(1) == 2 and slot.dropped == 0
+    t.join()
+
+
+def test_waiting_put_is_released_by_close():
+    slot: LatestSlot[int] = LatestSlot("t")
+    slot.put(1)
+    errors = []
+
+    def producer():
+        try:
+            slot.put(2, wait=True)
+        except SlotClosed as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=producer)
+    t.start()
+    slot.close()
+    t.join(2)
+    assert len(errors) == 1

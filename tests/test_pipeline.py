@@ -190,3 +190,13 @@ def test_lost_source_emits_no_signal_frames(no_thread_leak):
 def test_no_signal_frame_without_history_has_requested_size():
     frame = no_signal_frame(None, (320, 240), "NO SIGNAL")
     assert frame.shape == (240, 320, 3) and frame.max() == 255
+
+
+def test_lossless_mode_processes_every_frame(no_thread_leak):
+    sink = RecordingSink()
+    source = PacedSyntheticSource(fps=10000.0, count=60)
+    with Pipeline(source, SlowInference(delay_s=0.002), sinks=[sink],
+                  options=PipelineOptions(lossless=True)) as pipe:
+        assert pipe.wait(10)
+    assert sink.seqs == list(range(60))
+    assert pipe.meters.snapshot().dropped_total == 0
