@@ -55,6 +55,13 @@ AUTO_ORDER: dict[str, tuple[str, ...]] = {
     "Darwin": ("avfoundation", "any"),
 }
 
+# Operating systems that block camera access per app say nothing to OpenCV but "cannot open".
+CAMERA_PERMISSION = {
+    "Darwin": ", allow camera access for your terminal or Python in System Settings > Privacy & "
+              "Security > Camera",
+    "Windows": ", turn on \"Let desktop apps access your camera\" in Settings > Privacy > Camera",
+}
+
 
 @dataclass(frozen=True)
 class CameraInfo:
@@ -202,9 +209,11 @@ class CameraSource:
     def _not_found_message(self, tried: list[str]) -> str:
         where = (f"at index {self.device}" if isinstance(self.device, int)
                  else f"at {self.device}")
+        permission = CAMERA_PERMISSION.get(platform.system(), "")
         return (f"No camera could be opened {where} (tried backends {', '.join(tried)}): "
                 "check that it is plugged in, close other apps that may be using it (Zoom, OBS, "
-                "a browser tab), or pick another one with --camera (see --list-cameras).")
+                f"a browser tab){permission}, or pick another one with --camera (see "
+                "--list-cameras).")
 
     def _configure(self, cap: cv2.VideoCapture) -> None:
         width, height, fps = self.requested
@@ -222,7 +231,8 @@ class CameraSource:
         reported = cap.get(cv2.CAP_PROP_FPS)
         self._reported_fps = reported if 0 < reported <= 1000 else 0.0
         self._size = (frame.shape[1], frame.shape[0])
-        prop_size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        prop_size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         if prop_size != self._size:
             log.info("camera %s: driver says %dx%d but frames are %dx%d; using the frames' size",
                      self.device, *prop_size, *self._size)

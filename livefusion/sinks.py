@@ -26,6 +26,8 @@ from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from livefusion.sources import scale_frame
+
 log = logging.getLogger(__name__)
 
 
@@ -49,15 +51,6 @@ class Sink(Protocol):
     def send(self, frame: np.ndarray, packet: Any) -> None: ...
 
     def close(self) -> None: ...
-
-
-def _resize_to(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`frame` at `size` (w, h); the same array when it already is."""
-    w, h = size
-    if frame.shape[1] == w and frame.shape[0] == h:
-        return frame
-    shrink = w * h < frame.shape[0] * frame.shape[1]
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 # ----- null and callback ---------------------------------------------------------------------
@@ -137,8 +130,9 @@ class VirtualCameraSink:
     """Sends frames to a virtual camera through pyvirtualcam, in BGR (no colour conversion).
 
     width/height/fps of 0 or None are taken from the first frame (and 30 fps). A frame of
-    another size is resized to the camera's. `backend`/`device` select a pyvirtualcam backend
-    and device; None tries every registered backend on its default device.
+    another size is scaled to the camera's (`scale_frame`: centre crop to its aspect, then
+    resize). `backend`/`device` select a pyvirtualcam backend and device; None tries every
+    registered backend on its default device.
     """
 
     def __init__(self, width: int | None = None, height: int | None = None, fps: float = 30.0,
@@ -183,7 +177,7 @@ class VirtualCameraSink:
     def send(self, frame: np.ndarray, packet: Any = None) -> None:
         if self.camera is None:
             self.open(frame.shape[1], frame.shape[0])
-        frame = _resize_to(frame, (self.width, self.height))
+        frame = scale_frame(frame, (self.width, self.height))
         try:
             self.camera.send(np.ascontiguousarray(frame))
         except Exception as exc:  # driver gone, device reconfigured, ...
@@ -279,7 +273,7 @@ class RecorderSink:
             if self._writer is None:
                 self._open_locked(frame.shape[1], frame.shape[0], None)
             assert self._writer is not None
-            self._writer.write(_resize_to(frame, self._size))
+            self._writer.write(scale_frame(frame, self._size))
             self.frames += 1
             if self.frames % self.check_every == 0:
                 self._check_disk()

@@ -4,6 +4,7 @@ errors a user without a camera sees."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,18 @@ def test_no_camera_at_an_index_names_it_and_the_fix(no_thread_leak):
     for name in backend_order("auto", 63):
         assert name.upper() in message
     camera.close()
+
+
+@pytest.mark.parametrize("system, must_say", [
+    ("Darwin", "Privacy & Security > Camera"),
+    ("Windows", "Let desktop apps access your camera"),
+])
+def test_the_message_names_the_camera_permission_where_the_os_has_one(monkeypatch, system,
+                                                                     must_say):
+    monkeypatch.setattr(platform, "system", lambda: system)
+    with pytest.raises(SourceError, match="tried backends") as err:
+        CameraSource(63).open()
+    assert must_say in str(err.value) and str(err.value).endswith("(see --list-cameras).")
 
 
 def test_missing_device_path_is_named(tmp_path: Path):
