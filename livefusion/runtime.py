@@ -91,8 +91,6 @@ def cuda_options(device_id: int, conv_algo_search: str = "EXHAUSTIVE") -> dict[s
         "device_id": device_id,
         "cudnn_conv_algo_search": conv_algo_search,
         "arena_extend_strategy": "kSameAsRequested",
-        "do_copy_in_default_stream": True,
-        "cudnn_conv_use_max_workspace": True,
     }
 
 
@@ -258,11 +256,14 @@ class SessionFactory:
                                  else ort.get_available_providers()) if p not in self._failed]
         cache = (Path(self.config.trt_cache_dir) if self.config.trt_cache_dir
                  else self.trt_cache_dir or Path(model_path).parent / "trt")
-        requested = [p for p in self.config.providers if ORT_NAMES.get(p) not in self._failed]
-        return choose_providers(requested or ["cpu"], available, device_id=self.config.device_id,
+        return choose_providers(self.config.providers, available, device_id=self.config.device_id,
                                 trt_fp16=self.config.trt_fp16, trt_cache_dir=cache)
 
-    def create(self, path: Path, *, label: str = "") -> ModelSession:
+    def create(self, path: Path, *, label: str = "", warmup_size: int | None = None) -> ModelSession:
+        """Load `path` on the best provider, log which one it got, warm it up.
+
+        `warmup_size` replaces the default side for dynamic image inputs: pass the detector's
+        live input size so the warm-up runs the shape live frames will use."""
         path = Path(path)
         label = label or path.stem
         _check_loadable(path)
@@ -287,7 +288,7 @@ class SessionFactory:
                              device_id=self.config.device_id)
         log.info("%s: running on %s", label, model.provider)
         if self.config.warmup:
-            model.warm_up(self.warmup_size)
+            model.warm_up(warmup_size or self.warmup_size)
         return model
 
     def _new_session(self, path: Path, plan: ProviderPlan, label: str) -> ort.InferenceSession:
@@ -337,8 +338,9 @@ def _check_loadable(path: Path) -> None:
 
 
 def create_session(path: Path, config: RuntimeConfig | None = None, *, label: str = "",
-                   factory: SessionFactory | None = None) -> ModelSession:
+                   factory: SessionFactory | None = None,
+                   warmup_size: int | None = None) -> ModelSession:
     """Create a ModelSession for `path`. Pass the process's SessionFactory as `factory` to get
     each provider warning once; without it a fresh factory is made from `config`."""
     factory = factory or SessionFactory(config or RuntimeConfig())
-    return factory.create(path, label=label)
+    return factory.create(path, label=label, warmup_size=warmup_size)

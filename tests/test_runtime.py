@@ -141,16 +141,28 @@ def test_session_options_come_from_config(swapper_path):
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
 
 
-def test_warm_up_runs_at_load(swapper_path, monkeypatch):
+@pytest.fixture
+def warmup_runs(monkeypatch):
+    """Records the input shapes of every ModelSession.run (the real run still happens)."""
     runs = []
     original = ModelSession.run
     monkeypatch.setattr(ModelSession, "run", lambda self, feeds: runs.append(
         {k: v.shape for k, v in feeds.items()}) or original(self, feeds))
+    return runs
+
+
+def test_warm_up_runs_at_load(swapper_path, warmup_runs):
     create_session(swapper_path, _cpu_only())
-    assert runs == [{"target": (1, 3, 128, 128), "source": (1, 512)}]
-    runs.clear()
+    assert warmup_runs == [{"target": (1, 3, 128, 128), "source": (1, 512)}]
+    warmup_runs.clear()
     create_session(swapper_path, RuntimeConfig(providers=["cpu"], warmup=False))
-    assert runs == []
+    assert warmup_runs == []
+
+
+def test_warm_up_of_a_dynamic_detector_uses_the_given_size(shared_model, warmup_runs):
+    create_session(shared_model("det_500m.onnx"), _cpu_only())
+    create_session(shared_model("det_500m.onnx"), _cpu_only(), warmup_size=320)
+    assert warmup_runs == [{"input.1": (1, 3, 640, 640)}, {"input.1": (1, 3, 320, 320)}]
 
 
 def test_io_binding_path_gives_the_same_outputs(swapper_path):
