@@ -195,6 +195,7 @@ def _fetch_into_part(url: str, part: Path, size: int | None, options: DownloadOp
     try:
         response = _opener().open(request, timeout=options.timeout_s)
     except urllib.error.HTTPError as exc:
+        exc.close()
         if exc.code == 416 and offset:
             part.unlink()
             raise _Retryable("the server refused to resume; starting again from byte 0") from None

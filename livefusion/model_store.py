@@ -43,6 +43,7 @@ ROLES = ("detector", "landmarker", "embedder", "swapper", "enhancer")
 ROLE_CONTRACT = {"landmarker": "landmark_2d106", "embedder": "arcface", "swapper": "inswapper",
                  "enhancer": "enhancer"}
 STAMP_SUFFIX = ".verified"
+UNCONFIGURED_ROLE_IDS = {"landmarker": "2d106det"}  # roles the config has no key for
 
 LicenceHook = Callable[["ModelEntry"], bool]
 """Asked before the first download of a non-commercial model; returns whether to go on."""
@@ -445,7 +446,7 @@ def resolve_role(config: AppConfig, role: str, *, store: ModelStore | None = Non
 
     Raises ModelUnavailableError, ContractError or ModelError with the fix in the message."""
     store = store or ModelStore.from_config(config)
-    ids = role_model_ids(config)
+    ids = {**UNCONFIGURED_ROLE_IDS, **role_model_ids(config)}
     entry = store.catalog.get(ids[role]) if role in ids else None
     if entry is not None and entry.role != role:
         raise ModelError(f"config names {entry.id} for the {role} role, but the catalog lists it "

@@ -302,3 +302,10 @@ def test_needed_ids_follow_config_and_skip_overrides():
     config.face.enhancer = "gpen_bfr_256"
     config.models.overrides = {"swapper": "/x/s.onnx"}
     assert needed_ids(config, catalog) == ["yunet_2023mar", "w600k_r50", "gpen_bfr_256"]
+
+
+def test_landmarker_resolves_to_the_pack_member_without_network(tmp_path):
+    config = _config()
+    config.models.auto_download = False
+    with pytest.raises(ModelUnavailableError, match=r"(?s)2d106det \(landmarker\).*comes inside buffalo_l.zip"):
+        resolve_role(config, "landmarker", store=ModelStore(tmp_path))
