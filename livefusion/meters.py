@@ -115,6 +115,17 @@ class Meters:
         self._errors: dict[str, int] = {}
         self._extra: dict[str, str] = {}
 
+    def reset(self) -> None:
+        """Forget everything recorded so far (e.g. after a benchmark's warm-up frames)."""
+        with self._lock:
+            self._start = self._clock()
+            self._stages.clear()
+            self._e2e.clear()
+            self._in = _RateCounter()
+            self._out = _RateCounter()
+            self._frames_in = self._frames_out = 0
+            self._errors.clear()
+
     def record_stage(self, stage: str, ms: float) -> None:
         with self._lock:
             bucket = self._stages.get(stage)

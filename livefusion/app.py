@@ -1,0 +1,279 @@
+"""Wiring: turn an `AppConfig` into a running pipeline with its engine and outputs.
+
+The CLI (headless and benchmark) and the Qt window both build a `LiveApp` here, so the
+pipeline is assembled in one place and the UI holds no pipeline code. Runtime toggles that
+need work on a stage's thread (virtual camera, recording, source faces) are methods here that
+go through the pipeline's command path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from livefusion.config import AppConfig, parse_resolution
+from livefusion.meters import Meters
+from livefusion.packet import FramePacket
+from livefusion.pipeline import Pipeline, PipelineOptions
+from livefusion.settings import LiveSettings, SettingsBox
+from livefusion.sinks import RecorderSink, SinkError, VirtualCameraSink, VirtualCameraUnavailable
+from livefusion.sources import open_source
+from livefusion.stages import PassthroughBlend, PassthroughInference
+
+log = logging.getLogger(__name__)
+
+VCAM_SINK = "virtualcam"
+RECORD_SINK = "recorder"
+
+
+def settings_from_config(config: AppConfig) -> LiveSettings:
+    face = config.face
+    return LiveSettings(
+        swap_enabled=face.swap_enabled,
+        enhancer_enabled=face.enhancer != "none",
+        color_transfer=face.color_transfer,
+        opacity=face.opacity,
+        detect_every=face.detect_every,
+        swap_faces=face.swap_faces,
+        mask_blur=face.mask_blur,
+        mask_erode=face.mask_erode,
+    ).validated()
+
+
+class EngineHolder:
+    """The pipeline's inference and blend stage; delegates to the current face engine or
+    passes frames through while there is none (no source face yet, models not loaded)."""
+
+    def __init__(self, engine: Any | None = None) -> None:
+        self._lock = threading.Lock()
+        self._engine = engine
+        self._passthrough_in = PassthroughInference()
+        self._passthrough_out = PassthroughBlend()
+
+    @property
+    def engine(self) -> Any | None:
+        with self._lock:
+            return self._engine
+
+    def set(self, engine: Any | None) -> None:
+        with self._lock:
+            self._engine = engine
+
+    def process(self, packet: FramePacket) -> None:
+        engine = self.engine
+        (engine or self._passthrough_in).process(packet)
+
+    def blend(self, packet: FramePacket) -> None:
+        engine = self.engine
+        if engine is None or not packet.faces:
+            self._passthrough_out.blend(packet)
+        else:
+            engine.blend(packet)
+
+
+def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = None) -> Any:
+    """Load the configured models (downloading them if allowed) and build a FaceEngine.
+
+    Raises the model store's errors (with the fix in the message) when a model is missing or
+    bad, and SourceFaceError when a source photo has no face."""
+    from livefusion.face.detect import ScrfdDetector, YunetDetector
+    from livefusion.face.embed import Recognizer
+    from livefusion.face.engine import FaceEngine
+    from livefusion.face.enhance import FaceEnhancer
+    from livefusion.face.swap import InswapperSwapper, load_emap
+    from livefusion.face.track import TrackingLocator
+    from livefusion.model_store import ModelStore, resolve_role
+    from livefusion.runtime import SessionFactory
+
+    store = store or ModelStore.from_config(config)
+    factory = factory or SessionFactory(config.runtime)
+    face = config.face
+    det_path = resolve_role(config, "detector", store=store).path
+    if face.detector == "yunet":
+        detector: Any = YunetDetector(det_path, input_size=face.det_size, score=face.det_score,
+                                      nms=face.det_nms, max_faces=face.max_faces,
+                                      min_face=face.min_face)
+    else:
+        detector = ScrfdDetector(factory.create(det_path, label="detector"),
+                                 input_size=face.det_size, score=face.det_score, nms=face.det_nms,
+                                 max_faces=face.max_faces, min_face=face.min_face)
+    emb_path = resolve_role(config, "embedder", store=store).path
+    recognizer = Recognizer(factory.create(emb_path, label="embedder"))
+    swap_path = resolve_role(config, "swapper", store=store).path
+    swapper = InswapperSwapper(factory.create(swap_path, label="swapper"), load_emap(swap_path))
+    enhancer = None
+    if face.enhancer != "none":
+        enh_path = resolve_role(config, "enhancer", store=store).path
+        enhancer = FaceEnhancer(factory.create(enh_path, label="enhancer"), face.enhancer,
+                                blend=face.enhancer_blend, every=face.enhance_every)
+    engine = FaceEngine(TrackingLocator(detector, config.tracking), detector=detector,
+                        recognizer=recognizer, swapper=swapper, enhancer=enhancer,
+                        reference_threshold=face.reference_threshold)
+    if face.sources:
+        engine.set_sources([list(face.sources)])
+    if face.reference:
+        engine.set_reference(face.reference)
+    return engine
+
+
+def needs_engine(config: AppConfig) -> bool:
+    """A swap needs models; without a source face the stream passes through untouched."""
+    return bool(config.face.sources)
+
+
+@dataclass
+class OutputStatus:
+    virtual_cam: str = "off"  # off | on | unavailable | failed
+    virtual_cam_message: str = ""
+    recording: str = ""  # path while recording
+
+
+@dataclass
+class LiveApp:
+    """A configured pipeline plus the controls a user reaches for while it runs."""
+
+    config: AppConfig
+    pipeline: Pipeline
+    settings: SettingsBox
+    holder: EngineHolder
+    outputs: OutputStatus = field(default_factory=OutputStatus)
+
+    @property
+    def meters(self) -> Meters:
+        return self.pipeline.meters
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return tuple(self.pipeline.source.size)  # type: ignore[attr-defined]
+
+    @property
+    def fps(self) -> float:
+        return float(getattr(self.pipeline.source, "fps", 0.0) or self.config.input.fps)
+
+    def start(self) -> "LiveApp":
+        self.pipeline.start(open_source=False)
+        return self
+
+    def stop(self) -> None:
+        self.pipeline.stop()
+
+    def __enter__(self) -> "LiveApp":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- outputs -------------------------------------------------------------------------
+
+    def make_virtual_cam(self) -> VirtualCameraSink | None:
+        """Open the virtual camera; on failure record the one-sentence fix and return None."""
+        out = self.config.output
+        w, h = parse_resolution(out.virtual_cam_size) if out.virtual_cam_size else self.frame_size
+        sink = VirtualCameraSink(w, h, out.virtual_cam_fps or self.fps,
+                                 backend=out.virtual_cam_backend or None,
+                                 device=out.virtual_cam_device or None, name=VCAM_SINK)
+        try:
+            sink.open()
+        except (VirtualCameraUnavailable, SinkError) as exc:
+            self.outputs.virtual_cam = "unavailable"
+            self.outputs.virtual_cam_message = str(exc)
+            self.meters.set_extra("vcam", "unavailable")
+            log.warning("%s The preview and other outputs keep running.", exc)
+            return None
+        self.outputs.virtual_cam = "on"
+        self.outputs.virtual_cam_message = f"{sink.camera.device} ({sink.camera.backend})"
+        self.meters.set_extra("vcam", "on")
+        return sink
+
+    def set_virtual_cam(self, enabled: bool) -> Future:
+        if not enabled:
+            self.outputs.virtual_cam = "off"
+            self.meters.set_extra("vcam", "off")
+            return self.pipeline.remove_sink(VCAM_SINK)
+        if VCAM_SINK in self.pipeline.sink_names:
+            done: Future = Future()
+            done.set_result(True)
+            return done
+        sink = self.make_virtual_cam()
+        if sink is None:
+            failed: Future = Future()
+            failed.set_result(False)
+            return failed
+        return self.pipeline.add_sink(sink)
+
+    def start_recording(self, path: str | Path) -> Future:
+        sink = RecorderSink(path, fps=self.fps, codec=self.config.output.record_codec,
+                            name=RECORD_SINK)
+        self.outputs.recording = str(path)
+        self.meters.set_extra("rec", Path(path).name)
+        return self.pipeline.add_sink(sink)
+
+    def stop_recording(self) -> Future:
+        self.outputs.recording = ""
+        self.meters.set_extra("rec", "off")
+        return self.pipeline.remove_sink(RECORD_SINK)
+
+    # --- engine --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Any | None:
+        return self.holder.engine
+
+    def load_engine(self) -> Any:
+        """Build the face engine (models load; may download) and put it in the pipeline."""
+        engine = build_face_engine(self.config)
+        self.holder.set(engine)
+        return engine
+
+    def add_source(self, paths: list[str | Path]) -> Future:
+        """Read a source face on the inference thread (between frames); loads models first if
+        needed. The future raises SourceFaceError (named file, what to do) on a faceless photo."""
+        def _add() -> int:
+            engine = self.holder.engine or self.load_engine()
+            return engine.add_source(paths)
+        return self.pipeline.call_in_inference(_add)
+
+
+def build_app(config: AppConfig, *, benchmark: bool = False,
+              extra_sinks: list[Any] | None = None,
+              on_packet: Callable[[FramePacket], None] | None = None) -> LiveApp:
+    """Open the source, load the engine if a source face is given, open the outputs.
+
+    Raises SourceError / model errors / SourceFaceError with their fixes; a missing virtual
+    camera driver does not raise (the app runs on with the other outputs)."""
+    source = open_source(config)
+    source.open()
+    try:
+        settings = SettingsBox(settings_from_config(config))
+        holder = EngineHolder(build_face_engine(config) if needs_engine(config) else None)
+        if holder.engine is None:
+            log.info("no source face given (--source FACE.jpg): the picture passes through "
+                     "unchanged until one is added")
+        window = max(config.pipeline.meter_window, config.pipeline.frames if benchmark else 0)
+        pipeline = Pipeline(
+            source, holder, holder, sinks=list(extra_sinks or []), settings=settings,
+            options=PipelineOptions(frames=config.pipeline.frames, lossless=benchmark and not config.input.realtime,
+                                    fps=float(getattr(source, "fps", 0) or config.input.fps),
+                                    meter_window=window),
+        )
+        app = LiveApp(config, pipeline, settings, holder)
+        if on_packet is not None:
+            pipeline.subscribe(on_packet)
+        if config.output.virtual_cam:
+            sink = app.make_virtual_cam()
+            if sink is not None:
+                pipeline.add_sink(sink)
+        else:
+            app.meters.set_extra("vcam", "off")
+        if config.output.record:
+            pipeline.add_sink(RecorderSink(config.output.record, fps=app.fps,
+                                           codec=config.output.record_codec, name=RECORD_SINK))
+            app.outputs.recording = config.output.record
+        return app
+    except BaseException:
+        source.close()
+        raise
