@@ -61,6 +61,11 @@ class ModelUnavailableError(ModelError):
     """A model is missing or bad and could not be downloaded; the message has the fix."""
 
 
+class OverrideContractError(ModelError, ContractError):
+    """A `--model ROLE=PATH` file does not fit its role (a ModelError for the CLI's error
+    handling, and a ContractError like every contract failure)."""
+
+
 @dataclass(frozen=True)
 class Source:
     """One accepted copy of a model: fetched from `urls` or extracted from zip pack `pack`."""
@@ -437,7 +442,10 @@ def check_override(role: str, path: Path, config: AppConfig) -> Path:
                          ".pth/.pt/.ckpt); export the model to ONNX first")
     if not path.is_file():
         raise ModelError(f"--model {role}={path}: the file does not exist")
-    check_file(contract_kind(role, config), path, label=f"--model {role}={path}")
+    try:
+        check_file(contract_kind(role, config), path, label=f"--model {role}={path}")
+    except ContractError as exc:
+        raise OverrideContractError(str(exc)) from None
     return path
 
 
@@ -473,7 +481,8 @@ def statuses(store: ModelStore, ids: Iterable[str], *, full: bool = True) -> lis
 
 __all__ = [
     "Catalog", "CatalogError", "Contract", "ContractError", "ModelEntry", "ModelError",
-    "ModelStatus", "ModelStore", "ModelUnavailableError", "ResolvedModel", "Source",
+    "ModelStatus", "ModelStore", "ModelUnavailableError", "OverrideContractError",
+    "ResolvedModel", "Source",
     "check_override", "load_catalog", "models_dir", "needed_ids", "resolve_role",
     "role_model_ids", "warn_licence",
 ]

@@ -253,6 +253,7 @@ def test_override_with_a_wrong_contract_names_the_mismatch(own_models, tmp_path)
     config = _config(swapper=own_models["swapper_256"])
     with pytest.raises(ContractError) as err:
         resolve_role(config, "swapper", store=ModelStore(tmp_path))
+    assert isinstance(err.value, ModelError)  # the CLI prints ModelErrors without a traceback
     message = str(err.value)
     assert "--model swapper=" in message and "inswapper contract" in message
     assert "target [1,3,128,128]" in message and "target [1,3,256,256]" in message
