@@ -65,9 +65,9 @@ def _status_line(status: ModelStatus) -> str:
         return f"ok       {status.id:<20} {status.path} ({status.detail}, {status.source})"
     if status.state == "missing":
         return (f"missing  {status.id:<20} {status.path}\n"
-                f"         fix: run_live.py --download-models {status.id}")
+                "         fix: run_live.py --download-models (with the same config options)")
     return (f"BAD      {status.id:<20} {status.path}: {status.detail}\n"
-            f"         fix: delete it and run run_live.py --download-models {status.id}, "
+            "         fix: delete it and run run_live.py --download-models, "
             "or place a good copy at that path")
 
 

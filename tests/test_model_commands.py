@@ -74,7 +74,7 @@ def test_verify_reports_ok_missing_and_bad_with_the_fix(env):
     lines = out.getvalue()
     assert f"ok       plain                {env.root / 'plain.onnx'} (sha256 verified" in lines
     assert f"BAD      a                    {env.root / 'a.onnx'}: size 9 bytes" in lines
-    assert "fix: delete it and run run_live.py --download-models a" in lines
+    assert "fix: delete it and run run_live.py --download-models, or place a good copy" in lines
     assert f"missing  b                    {env.root / 'b.onnx'}" in lines
     assert "multi" not in lines  # neither needed nor present
 
