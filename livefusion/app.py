@@ -256,7 +256,10 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         window = max(config.pipeline.meter_window, config.pipeline.frames if benchmark else 0)
         pipeline = Pipeline(
             source, holder, holder, sinks=list(extra_sinks or []), settings=settings,
-            options=PipelineOptions(frames=config.pipeline.frames, lossless=benchmark and not config.input.realtime,
+            options=PipelineOptions(frames=config.pipeline.frames, 
+                                    # a file read as fast as possible is an offline job: keep
+                                    # every frame (back-pressure) instead of dropping stale ones
+                                    lossless=bool(config.input.file) and not config.input.realtime,
                                     fps=float(getattr(source, "fps", 0) or config.input.fps),
                                     meter_window=window),
         )

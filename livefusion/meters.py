@@ -62,7 +62,9 @@ class MetersSnapshot:
 
     def status_line(self) -> str:
         """One line for headless runs: fps, latency, the three costliest stages, drops."""
-        top = sorted(self.stages.items(), key=lambda kv: kv[1].p50_ms, reverse=True)[:4]
+        # "read" is mostly waiting for the camera's next frame, not work: leave it out
+        work = [(n, s) for n, s in self.stages.items() if n != "read"]
+        top = sorted(work, key=lambda kv: kv[1].p50_ms, reverse=True)[:4]
         stages = " ".join(f"{name}={s.p50_ms:.1f}" for name, s in top)
         errs = sum(self.errors.values())
         line = (

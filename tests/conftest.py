@@ -6,7 +6,9 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+import pyvirtualcam
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("LIVEFUSION_SHARED", ROOT.parent / "shared"))
@@ -44,3 +46,39 @@ def no_thread_leak():
     yield
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not leaked, f"threads left running: {[t.name for t in leaked]}"
+
+
+RECORDER_BACKEND = "livefusion-test-recorder"
+
+
+@pytest.fixture
+def recording_backend(monkeypatch):
+    """Registers a pyvirtualcam backend that keeps every frame it is sent; yields the list of
+    backend instances created (one per Camera)."""
+    created = []
+
+    class RecordingBackend:
+        def __init__(self, *, width, height, fps, fourcc, device, **kw):
+            self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+            self._device = device or "LiveFusion test camera"
+            self.frames: list[np.ndarray] = []
+            self.closed = 0
+            self.fail_sends = False
+            created.append(self)
+
+        def send(self, frame: np.ndarray) -> None:
+            if self.fail_sends:
+                raise RuntimeError("device went away")
+            self.frames.append(frame.copy())
+
+        def close(self) -> None:
+            self.closed += 1
+
+        def device(self) -> str:
+            return self._device
+
+        def native_fourcc(self):
+            return self.fourcc
+
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, RECORDER_BACKEND, RecordingBackend)
+    return created

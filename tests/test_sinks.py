@@ -27,7 +27,7 @@ from livefusion.sinks import (
 )
 from tests.media_helpers import frame_index, level_frame
 
-RECORDER_BACKEND = "livefusion-test-recorder"
+from tests.conftest import RECORDER_BACKEND
 
 
 def noise(seed: int, size: tuple[int, int] = (64, 48)) -> np.ndarray:
@@ -37,39 +37,6 @@ def noise(seed: int, size: tuple[int, int] = (64, 48)) -> np.ndarray:
 
 def packet(frame: np.ndarray, seq: int = 0) -> FramePacket:
     return FramePacket(seq=seq, t_capture_ns=0, frame=frame)
-
-
-@pytest.fixture
-def recording_backend(monkeypatch):
-    """Registers a pyvirtualcam backend that keeps every frame it is sent; yields the list of
-    backend instances created (one per Camera)."""
-    created = []
-
-    class RecordingBackend:
-        def __init__(self, *, width, height, fps, fourcc, device, **kw):
-            self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
-            self._device = device or "LiveFusion test camera"
-            self.frames: list[np.ndarray] = []
-            self.closed = 0
-            self.fail_sends = False
-            created.append(self)
-
-        def send(self, frame: np.ndarray) -> None:
-            if self.fail_sends:
-                raise RuntimeError("device went away")
-            self.frames.append(frame.copy())
-
-        def close(self) -> None:
-            self.closed += 1
-
-        def device(self) -> str:
-            return self._device
-
-        def native_fourcc(self):
-            return self.fourcc
-
-    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, RECORDER_BACKEND, RecordingBackend)
-    return created
 
 
 # ----- virtual camera ------------------------------------------------------------------------
