@@ -98,7 +98,7 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
                                       nms=face.det_nms, max_faces=face.max_faces,
                                       min_face=face.min_face)
     else:
-        detector = ScrfdDetector(factory.create(det_path, label="detector"),
+        detector = ScrfdDetector(factory.create(det_path, label="detector", warmup_size=face.det_size),
                                  input_size=face.det_size, score=face.det_score, nms=face.det_nms,
                                  max_faces=face.max_faces, min_face=face.min_face)
     emb_path = resolve_role(config, "embedder", store=store).path

@@ -78,10 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = p.add_argument_group("models")
     models.add_argument("--models-dir", help="where model weights live (default: models/)")
     models.add_argument("--model", action="append", metavar="ROLE=PATH",
-                        help="use your own ONNX file for a role (detector, embedder, swapper, "
-                             "enhancer); repeatable")
-    models.add_argument("--download-models", action="store_true",
-                        help="download the models the configuration needs, then exit")
+                        help="use your own ONNX file for a role (detector, landmarker, embedder, "
+                             "swapper, enhancer); repeatable")
+    models.add_argument("--download-models", nargs="*", metavar="ID", default=None,
+                        help="download the models the configuration needs (or the catalog ids "
+                             "given, or 'all'), then exit")
     models.add_argument("--verify-models", action="store_true",
                         help="re-hash the models present and report, then exit")
     models.add_argument("--provider", action="append", metavar="NAME",
@@ -271,10 +272,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         config = config_from_args(args)
         if args.list_cameras:
             return _list_cameras(config, out)
-        if args.download_models or args.verify_models:
+        if args.download_models is not None or args.verify_models:
             from livefusion.model_commands import download_models, verify_models
 
-            code = download_models(config, out=out) if args.download_models else 0
+            code = 0
+            if args.download_models is not None:
+                code = download_models(config, args.download_models or None, out=out)
             return code or (verify_models(config, out=out) if args.verify_models else 0)
         if args.benchmark:
             from livefusion.benchmark import run_benchmark
