@@ -1,0 +1,94 @@
+"""`run(config)`: the desktop app. High-DPI aware QApplication, first-run model download,
+the no-camera dialog, the main window, the event loop; returns the process exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from copy import deepcopy
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
+
+from livefusion.app import LiveApp, build_app
+from livefusion.config import AppConfig
+from livefusion.sources import SourceError
+from ui import dialogs
+from ui.settings_store import SettingsStore, StoredState
+from ui.window import MainWindow
+
+log = logging.getLogger(__name__)
+
+VIDEO_FILTER = "Videos and images (*.mp4 *.mov *.mkv *.avi *.webm *.jpg *.jpeg *.png)"
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    """The one QApplication, created high-DPI aware (fractional scale factors kept as they are,
+    so 125 % and 150 % displays get a sharp preview rather than a rounded, blurry one)."""
+    existing = QApplication.instance()
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("LiveFusion")
+    app.setOrganizationName("LiveFusion")
+    return app
+
+
+def with_remembered_camera(config: AppConfig, state: StoredState) -> AppConfig:
+    """Use the camera last chosen in the window, unless the command line named an input file or
+    another camera than the default."""
+    if not state.camera or config.input.file or config.input.camera != "0":
+        return config
+    config = deepcopy(config)
+    config.input.camera = state.camera
+    return config
+
+
+def open_app(config: AppConfig, parent: QWidget | None = None) -> LiveApp | None:
+    """build_app with the no-camera dialog: try again, use a video file, or quit (None)."""
+    from livefusion.cli import known_errors
+
+    while True:
+        try:
+            return build_app(config)
+        except SourceError as exc:
+            box = dialogs.no_camera_box(parent, str(exc))
+            box.exec()
+            choice = box.property("choice")
+            if choice == dialogs.NoCameraChoice.OPEN_FILE:
+                path, _ = QFileDialog.getOpenFileName(parent, "Use a video file", "", VIDEO_FILTER)
+                if path:
+                    config = deepcopy(config)
+                    config.input.file = path
+            elif choice != dialogs.NoCameraChoice.RETRY:
+                return None
+        except known_errors() as exc:  # a model or a source photo: the message has the fix
+            dialogs.error_box(parent, "LiveFusion cannot start", str(exc)).exec()
+            return None
+
+
+def run(config: AppConfig, argv: list[str] | None = None) -> int:
+    qapp = application(argv)
+    store = SettingsStore()
+    state = store.load()
+    config = with_remembered_camera(config, state)
+    if config.face.sources or state.existing_sources():
+        ready, message = dialogs.ensure_models(None, config)
+        if not ready:
+            if config.face.sources:  # the user asked for a swap on the command line
+                dialogs.error_box(None, "models are missing", message).exec()
+                return 2
+            log.warning("remembered source faces not restored: %s", message)
+            state.sources = []
+    app = open_app(config)
+    if app is None:
+        return 1
+    window = MainWindow(app, store=store, state=state)
+    window.show()
+    window.start()
+    code = qapp.exec()
+    window.shutdown()
+    return code

@@ -1,0 +1,266 @@
+"""The live preview: the newest frame, aspect kept, scaled to the widget, plus overlays.
+
+Overlays follow the settings the frame was processed with (`packet.settings`): the debug view
+(meters, boxes, five landmarks, track ids), the blend mask tinted over the picture, and a
+before/after split (captured frame left, result right). The help overlay is the window's.
+
+The widget wraps the frame's pixels in a QImage without copying or converting (Qt reads BGR
+directly) and lets QPainter scale it into the target rectangle, so the UI thread's work per
+frame is small; `UiFrameTimer` measures it (wrap + paint), and the window shows that figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QImage, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from livefusion.meters import StageStats, summarize
+from livefusion.packet import FramePacket
+
+MASK_TINT = (255, 60, 200)  # RGB of the mask overlay
+MASK_ALPHA = 150
+DETECT_COLOUR = QColor(80, 230, 120)
+TRACK_COLOUR = QColor(250, 210, 70)
+PANEL_BG = QColor(0, 0, 0, 170)
+
+
+class UiFrameTimer:
+    """Rolling milliseconds the Qt thread spends per shown frame (image wrap + paint)."""
+
+    def __init__(self, window: int = 300) -> None:
+        self._values: deque[float] = deque(maxlen=window)
+
+    def record(self, ms: float) -> None:
+        self._values.append(ms)
+
+    def stats(self) -> StageStats:
+        return summarize(self._values)
+
+
+def bgr_image(frame: np.ndarray) -> tuple[QImage, np.ndarray]:
+    """A QImage over a BGR uint8 HxWx3 frame's pixels, with no conversion, and the array it
+    reads (the frame itself unless it had to be made contiguous): keep both alive together."""
+    pixels = np.ascontiguousarray(frame)
+    h, w = pixels.shape[:2]
+    image = QImage(pixels.data, w, h, int(pixels.strides[0]), QImage.Format.Format_BGR888)
+    return image, pixels
+
+
+def mask_image(mask: np.ndarray) -> QImage:
+    """A tinted, semi-transparent RGBA image of a float mask in [0, 1] (owns its pixels)."""
+    h, w = mask.shape[:2]
+    rgba = np.empty((h, w, 4), np.uint8)
+    rgba[..., :3] = MASK_TINT
+    rgba[..., 3] = (np.clip(mask, 0.0, 1.0) * MASK_ALPHA).astype(np.uint8)
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+
+
+def fit_rect(frame_w: int, frame_h: int, area: QRectF) -> QRectF:
+    """The largest rectangle of the frame's aspect inside `area`, centred."""
+    if frame_w <= 0 or frame_h <= 0 or area.width() <= 0 or area.height() <= 0:
+        return QRectF()
+    scale = min(area.width() / frame_w, area.height() / frame_h)
+    w, h = frame_w * scale, frame_h * scale
+    return QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
+
+
+class PreviewWidget(QWidget):
+    """Shows packets handed to `show_packet` (Qt thread only)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 180)
+        self.timer = UiFrameTimer()
+        self.frames_shown = 0
+        self._packet: FramePacket | None = None
+        self._image: QImage | None = None
+        self._before: QImage | None = None
+        self._pixels: np.ndarray | None = None  # the arrays the QImages read
+        self._before_pixels: np.ndarray | None = None
+        self._mask: QImage | None = None
+        self._wrap_ms: float | None = None  # wrap time of a frame not yet painted
+        self._meter_lines: list[str] = []
+        self._help: list[tuple[str, str]] | None = None
+        self._placeholder = "Waiting for the first frame…"
+        self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+    def sizeHint(self) -> QSize:
+        return QSize(960, 540)
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def show_packet(self, packet: FramePacket) -> None:
+        start = time.perf_counter()
+        self._packet = packet
+        self._image, self._pixels = bgr_image(packet.frame)
+        settings = packet.settings
+        original = packet.original if packet.original is not None else packet.frame
+        self._before, self._before_pixels = (bgr_image(original) if settings.before_after
+                                             else (None, None))
+        mask = packet.debug.get("mask") if settings.show_mask else None
+        self._mask = mask_image(mask) if mask is not None else None
+        self._wrap_ms = (time.perf_counter() - start) * 1000.0
+        self.update()
+
+    def set_meter_lines(self, lines: list[str]) -> None:
+        self._meter_lines = lines
+        if self._packet is not None and self._packet.settings.show_debug:
+            self.update()
+
+    def set_help(self, lines: list[tuple[str, str]] | None) -> None:
+        self._help = lines
+        self.update()
+
+    @property
+    def help_visible(self) -> bool:
+        return self._help is not None
+
+    @property
+    def packet(self) -> FramePacket | None:
+        return self._packet
+
+    def image_rect(self) -> QRectF:
+        """Where the frame is drawn, in widget coordinates."""
+        if self._image is None:
+            return QRectF()
+        return fit_rect(self._image.width(), self._image.height(), QRectF(self.rect()))
+
+    # --- painting ----------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        start = time.perf_counter()
+        painter = QPainter(self)
+        try:
+            painter.fillRect(self.rect(), Qt.GlobalColor.black)
+            if self._image is None or self._packet is None:
+                painter.setPen(Qt.GlobalColor.lightGray)
+                painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+            else:
+                self._paint_frame(painter)
+            if self._help is not None:
+                self._paint_help(painter)
+        finally:
+            painter.end()
+        if self._wrap_ms is not None:
+            self.timer.record(self._wrap_ms + (time.perf_counter() - start) * 1000.0)
+            self._wrap_ms = None
+            self.frames_shown += 1
+
+    def _paint_frame(self, painter: QPainter) -> None:
+        packet, image = self._packet, self._image
+        assert packet is not None and image is not None
+        target = self.image_rect()
+        scale = target.width() / max(image.width(), 1)
+        # Smooth scaling only when shrinking a lot; nearest is fine (and cheaper) otherwise.
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 0.75)
+        painter.drawImage(target, image)
+        if self._mask is not None:
+            painter.drawImage(target, self._mask)
+        if self._before is not None:
+            self._paint_before_after(painter, target)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if packet.settings.show_debug:
+            self._paint_faces(painter, target, scale)
+            self._paint_meters(painter)
+        if packet.errors:
+            self._paint_errors(painter, target)
+
+    def _paint_before_after(self, painter: QPainter, target: QRectF) -> None:
+        assert self._before is not None
+        half = QRectF(target.x(), target.y(), target.width() / 2, target.height())
+        source = QRectF(0, 0, self._before.width() / 2, self._before.height())
+        painter.drawImage(half, self._before, source)
+        x = target.x() + target.width() / 2
+        painter.setPen(QPen(Qt.GlobalColor.white, 2))
+        painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
+        self._label(painter, QPointF(x - 8, target.top() + 8), "BEFORE", right=True)
+        self._label(painter, QPointF(x + 8, target.top() + 8), "AFTER")
+
+    def _paint_faces(self, painter: QPainter, target: QRectF, scale: float) -> None:
+        assert self._packet is not None
+
+        def at(x: float, y: float) -> QPointF:
+            return QPointF(target.x() + x * scale, target.y() + y * scale)
+
+        for face in self._packet.faces:
+            colour = DETECT_COLOUR if face.origin == "detect" else TRACK_COLOUR
+            painter.setPen(QPen(colour, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            x1, y1, x2, y2 = (float(v) for v in face.bbox)
+            painter.drawRect(QRectF(at(x1, y1), at(x2, y2)))
+            painter.setBrush(colour)
+            for x, y in np.asarray(face.kps, np.float32).reshape(-1, 2):
+                painter.drawEllipse(at(float(x), float(y)), 3, 3)
+            tid = f"#{face.track_id}" if face.track_id >= 0 else "#-"
+            self._label(painter, at(x1, y1) + QPointF(0, -22),
+                        f"{tid} {face.origin} {face.score:.2f}", colour=colour)
+
+    def _paint_meters(self, painter: QPainter) -> None:
+        lines = [line for line in self._meter_lines if line]
+        if not lines:
+            return
+        painter.setFont(self._mono)
+        metrics = painter.fontMetrics()
+        width = max(metrics.horizontalAdvance(line) for line in lines) + 16
+        height = metrics.lineSpacing() * len(lines) + 12
+        box = QRectF(8, 8, min(width, self.width() - 16), height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(PANEL_BG)
+        painter.drawRoundedRect(box, 6, 6)
+        painter.setPen(Qt.GlobalColor.white)
+        y = box.top() + 6 + metrics.ascent()
+        for line in lines:
+            painter.drawText(QPointF(box.left() + 8, y), line)
+            y += metrics.lineSpacing()
+
+    def _paint_errors(self, painter: QPainter, target: QRectF) -> None:
+        assert self._packet is not None
+        text = "; ".join(f"{stage}: {msg}" for stage, msg in self._packet.errors.items())
+        self._label(painter, QPointF(target.left() + 8, target.bottom() - 30), text[:160],
+                    colour=QColor(255, 120, 120))
+
+    def _paint_help(self, painter: QPainter) -> None:
+        assert self._help is not None
+        painter.setFont(self._mono)
+        metrics = painter.fontMetrics()
+        key_w = max(metrics.horizontalAdvance(k) for k, _ in self._help) + 24
+        text_w = max(metrics.horizontalAdvance(d) for _, d in self._help)
+        title = "Hotkeys (F1 / H closes)"
+        width = key_w + text_w + 32
+        height = metrics.lineSpacing() * (len(self._help) + 2) + 24
+        box = QRectF((self.width() - width) / 2, (self.height() - height) / 2, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 210))
+        painter.drawRoundedRect(box, 10, 10)
+        y = box.top() + 12 + metrics.ascent()
+        painter.setPen(Qt.GlobalColor.white)
+        painter.drawText(QPointF(box.left() + 16, y), title)
+        y += metrics.lineSpacing() * 2
+        for keys, description in self._help:
+            painter.setPen(TRACK_COLOUR)
+            painter.drawText(QPointF(box.left() + 16, y), keys)
+            painter.setPen(Qt.GlobalColor.white)
+            painter.drawText(QPointF(box.left() + 16 + key_w, y), description)
+            y += metrics.lineSpacing()
+
+    def _label(self, painter: QPainter, at: QPointF, text: str, *, colour: QColor | None = None,
+               right: bool = False) -> None:
+        font = QFont(self.font())
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        w, h = metrics.horizontalAdvance(text) + 10, metrics.height() + 4
+        x = at.x() - w if right else at.x()
+        box = QRectF(x, at.y(), w, h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(PANEL_BG)
+        painter.drawRect(box)
+        painter.setPen(colour or Qt.GlobalColor.white)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

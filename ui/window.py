@@ -1,0 +1,458 @@
+"""The main window: live preview, source faces, controls, status area, hotkeys.
+
+The Qt thread does no pipeline work. Frames arrive through `FrameBridge` (newest only); user
+changes go to the engine as `app.settings.update(...)` (applied between frames) or through the
+app's control methods, whose work runs on the pipeline's own threads; their results come back
+through a `Relay`. A 4 Hz timer reads the meters for the status area and the meters overlay.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from copy import deepcopy
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+)
+
+from livefusion.app import LiveApp, build_app
+from livefusion.config import AppConfig
+from livefusion.face.embed import SourceFaceError
+from livefusion.meters import StageStats
+from livefusion.packet import FramePacket
+from ui import dialogs
+from ui.bridge import FrameBridge, Relay
+from ui.controls import ControlsPanel, OutputsView
+from ui.hotkeys import bindings, help_lines
+from ui.preview import PreviewWidget
+from ui.settings_store import SettingsStore, StoredState
+from ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
+from ui.status import engine_provider, status_view
+
+log = logging.getLogger(__name__)
+
+STATUS_PERIOD_MS = 250
+RECORD_EXTENSIONS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi", "XVID": ".avi"}
+EnsureModels = Callable[[QWidget, AppConfig], "tuple[bool, str]"]
+
+
+def default_recordings_dir() -> Path:
+    movies = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation)
+    return Path(movies or Path.home()) / "LiveFusion"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, app: LiveApp, *, store: SettingsStore | None = None,
+                 state: StoredState | None = None, recordings_dir: Path | None = None,
+                 ensure_models: EnsureModels | None = None) -> None:
+        super().__init__()
+        self.app = app
+        self.store = store
+        self.state = state or StoredState()
+        self.recordings_dir = recordings_dir or default_recordings_dir()
+        self._ensure_models = ensure_models or (lambda parent, cfg: dialogs.ensure_models(parent, cfg))
+        self.last_dialog: QMessageBox | None = None
+        self.file_dialog: QFileDialog | None = None
+        self.stop_seconds: float | None = None
+        self._started = False
+        self._stopped = False
+        self._scan_threads: list[threading.Thread] = []
+        self._cameras: list[tuple[str, str]] = []
+        self.bridge = FrameBridge(self)
+        self.bridge.connect_to(self._on_frame)
+        self._relay = Relay(self._run_in_ui, self)
+        self._build()
+        self._subscribe(app)
+        self.shortcuts = self._bind_hotkeys()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh_status)
+        self.state.apply_toggles(app.settings)
+        if self.state.geometry:
+            self.restoreGeometry(self.state.geometry)
+        self.refresh_status()
+
+    # --- layout --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.setWindowTitle(f"LiveFusion — {self._input_description()}")
+        self.setAcceptDrops(False)
+        self.preview = PreviewWidget()
+        self.sources = SourcesPanel()
+        self.controls = ControlsPanel()
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.addWidget(self.sources, 1)
+        column.addWidget(self.controls)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(300)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        splitter = QSplitter()
+        splitter.addWidget(self.preview)
+        splitter.addWidget(scroll)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([960, 300])
+        self.setCentralWidget(splitter)
+        self.status_label = QLabel()
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addPermanentWidget(self.status_label, 1)
+        self.sources.add_requested.connect(self.add_source_files)
+        self.sources.browse_requested.connect(self.open_source_dialog)
+        self.sources.remove_requested.connect(self.remove_source)
+        self.sources.active_requested.connect(lambda i: self.app.settings.update(active_source=i))
+        self.controls.setting_changed.connect(self._apply_setting)
+        self.controls.virtual_cam_toggled.connect(self.set_virtual_cam)
+        self.controls.record_toggled.connect(self.set_recording)
+        self.controls.camera_chosen.connect(self.switch_input)
+        self.controls.scan_requested.connect(self.scan_cameras)
+        self._show_input_choice()
+        self.resize(1280, 760)
+
+    def _bind_hotkeys(self) -> list[QShortcut]:
+        shortcuts = []
+        for binding in bindings():
+            shortcut = QShortcut(QKeySequence(binding.key), self)
+            # Window context: inactive while a dialog is up, so Esc closes the dialog, not the app.
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(
+                lambda b=binding: self.run_action(b.action, b.arg))
+            shortcuts.append(shortcut)
+        return shortcuts
+
+    def _subscribe(self, app: LiveApp) -> None:
+        app.pipeline.subscribe(self.bridge.submit)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the pipeline and re-add the remembered source faces."""
+        self.app.start()
+        self._started = True
+        self._timer.start(STATUS_PERIOD_MS)
+        remembered = self.state.existing_sources()
+        if remembered and self._models_ready():
+            for paths in remembered:
+                self._add_identity(paths, make_active=False)
+
+    def shutdown(self) -> None:
+        """Stop the pipeline (within about a second; a recording is finalised) and save state."""
+        if self._stopped:
+            return
+        self._stopped = True
+        started = time.perf_counter()
+        self._timer.stop()
+        self.bridge.close()
+        self.app.stop()
+        if not self._started:
+            self.app.pipeline.source.close()  # type: ignore[attr-defined]
+        for thread in self._scan_threads:
+            thread.join(timeout=0.2)
+        self.stop_seconds = time.perf_counter() - started
+        log.info("pipeline stopped in %.2f s", self.stop_seconds)
+        self.save_state()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        event.accept()
+
+    def save_state(self) -> None:
+        if self.store is None:
+            return
+        engine = self.app.engine
+        sources = ([[str(p) for p in s.paths] for s in engine.sources] if engine is not None
+                   else self.state.existing_sources())
+        self.state = StoredState.capture(self.app.settings.snapshot(), camera=self.state.camera,
+                                         sources=sources, geometry=bytes(self.saveGeometry().data()))
+        self.store.save(self.state)
+
+    # --- frames and status ---------------------------------------------------------------------
+
+    def _on_frame(self) -> None:
+        packet: FramePacket | None = self.bridge.take()
+        if packet is not None:
+            self.preview.show_packet(packet)
+
+    def ui_stats(self) -> StageStats:
+        """Milliseconds of Qt-thread work per shown frame (wrap + paint), p50/p95 over 300."""
+        return self.preview.timer.stats()
+
+    def refresh_status(self) -> None:
+        outputs = self.app.outputs
+        vcam = outputs.virtual_cam
+        if vcam == "on" and outputs.virtual_cam_message:
+            vcam = f"on: {outputs.virtual_cam_message}"
+        view = status_view(self.app.meters.snapshot(), provider=engine_provider(self.app.engine),
+                           vcam=vcam, recording=Path(outputs.recording).name if outputs.recording
+                           else "", ui=self.ui_stats())
+        self.status_label.setText(view.line())
+        self.preview.set_meter_lines(view.overlay_lines())
+        self.controls.show_state(self.app.settings.snapshot(),
+                                 OutputsView(outputs.virtual_cam == "on", bool(outputs.recording)))
+        self._show_sources()
+
+    def _show_sources(self) -> None:
+        engine = self.app.engine
+        identities = engine.sources if engine is not None else ()
+        entries = [SourceEntry(s.name, tuple(str(p) for p in s.paths)) for s in identities]
+        self.sources.set_sources(entries, self.app.settings.snapshot().active_source)
+
+    def _message(self, text: str, ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def _show_box(self, box: QMessageBox) -> None:
+        self.last_dialog = dialogs.show_box(box)
+
+    # --- actions (hotkeys and controls) --------------------------------------------------------
+
+    def run_action(self, action: str, arg: int | None = None) -> None:
+        settings = self.app.settings
+        handlers: dict[str, Callable[[], Any]] = {
+            "swap": lambda: settings.toggle("swap_enabled"),
+            "enhancer": self._toggle_enhancer,
+            "virtual_cam": lambda: self.set_virtual_cam(self.app.outputs.virtual_cam != "on"),
+            "record": lambda: self.set_recording(not self.app.outputs.recording),
+            "debug": lambda: settings.toggle("show_debug"),
+            "mask": lambda: settings.toggle("show_mask"),
+            "before_after": lambda: settings.toggle("before_after"),
+            "interval_up": lambda: self._step_interval(+1),
+            "interval_down": lambda: self._step_interval(-1),
+            "source": lambda: self.pick_source(arg or 0),
+            "open_source": self.open_source_dialog,
+            "fullscreen": self.toggle_fullscreen,
+            "help": self.toggle_help,
+            "quit": self.close,
+        }
+        if action not in handlers:
+            raise ValueError(f"unknown window action {action!r}; see ui/hotkeys.py")
+        handlers[action]()
+        if not self._stopped:
+            self.refresh_status()
+
+    def _apply_setting(self, name: str, value: Any) -> None:
+        self.app.settings.update(**{name: value})
+
+    def _toggle_enhancer(self) -> None:
+        on = self.app.settings.toggle("enhancer_enabled").enhancer_enabled
+        engine = self.app.engine
+        if on and (engine is None or engine.enhancer is None):
+            self._message("Enhancer on, but no enhancer model is loaded: start with "
+                          "--enhancer gfpgan_1.4 (or gpen_bfr_256) to use it.")
+
+    def _step_interval(self, step: int) -> None:
+        current = self.app.settings.snapshot().detect_every
+        value = min(max(current + step, 1), 120)
+        self.app.settings.update(detect_every=value)
+        self._message(f"Full detection every {value} frame{'s' if value > 1 else ''}")
+
+    def pick_source(self, index: int) -> None:
+        engine = self.app.engine
+        count = len(engine.sources) if engine is not None else 0
+        if index >= count:
+            self._message(f"There is no source face {index + 1} (there are {count}); "
+                          "press O to add one.")
+            return
+        self.app.settings.update(active_source=index)
+
+    def toggle_fullscreen(self) -> None:
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
+
+    def toggle_help(self) -> None:
+        self.preview.set_help(None if self.preview.help_visible else help_lines())
+
+    def set_virtual_cam(self, on: bool) -> None:
+        future = self.app.set_virtual_cam(on)
+        if on and future.done() and future.result() is False:
+            self._show_box(dialogs.virtual_camera_box(self, self.app.outputs.virtual_cam_message))
+            self._message("No virtual camera driver; the preview keeps running.", 10000)
+
+    def set_recording(self, on: bool) -> None:
+        if not on:
+            if self.app.outputs.recording:
+                path = self.app.outputs.recording
+                self._when_done(self.app.stop_recording(),
+                                lambda f: self._message(f"Recording saved: {path}"))
+            return
+        if self.app.outputs.recording:
+            return
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        ext = RECORD_EXTENSIONS.get(self.app.config.output.record_codec, ".mp4")
+        path = self.recordings_dir / f"livefusion-{datetime.now():%Y%m%d-%H%M%S}{ext}"
+        self._when_done(self.app.start_recording(path), lambda f: self._check(f, "Recording"))
+        self._message(f"Recording to {path}")
+
+    # --- source faces ----------------------------------------------------------------------------
+
+    def open_source_dialog(self) -> None:
+        """Ask for source photos without blocking the preview (O)."""
+        if self.file_dialog is not None and self.file_dialog.isVisible():
+            return
+        dialog = QFileDialog(self, "Add a source face (one photo per face)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
+        dialog.setNameFilter(IMAGE_FILTER)
+        dialog.filesSelected.connect(self.add_source_files)
+        self.file_dialog = dialog
+        dialog.open()
+
+    def add_source_files(self, paths: list[str]) -> None:
+        """Each photo becomes one source face; the last one added becomes active."""
+        if not paths or not self._models_ready():
+            return
+        for number, path in enumerate(paths, start=1):
+            self._add_identity([path], make_active=number == len(paths))
+
+    def _add_identity(self, paths: list[str], *, make_active: bool) -> None:
+        self._message(f"Reading the face in {Path(paths[0]).name}…")
+        future = self.app.add_source(paths)
+        self._when_done(future, lambda f: self._source_added(paths, f, make_active))
+
+    def _source_added(self, paths: list[str], future: Future, make_active: bool) -> None:
+        error = future.exception()
+        if isinstance(error, SourceFaceError):
+            self._show_box(dialogs.source_face_box(self, str(error)))
+        elif error is not None:
+            self._show_box(dialogs.error_box(self, "the source face could not be added", str(error)))
+        else:
+            if make_active:
+                self.app.settings.update(active_source=int(future.result()))
+            self._message(f"Source face added: {Path(paths[0]).name}")
+        if not self._stopped:
+            self.refresh_status()
+
+    def remove_source(self, index: int) -> None:
+        engine = self.app.engine
+        if engine is None:
+            return
+
+        def removed(future: Future) -> None:
+            if future.exception() is None:
+                count = len(engine.sources)
+                active = self.app.settings.snapshot().active_source
+                if active >= count or active > index:
+                    self.app.settings.update(active_source=max(min(active - 1, count - 1), 0))
+            self._check(future, "Removing the source face")
+
+        self._when_done(self.app.pipeline.call_in_inference(lambda: engine.remove_source(index)),
+                        removed)
+
+    def _models_ready(self) -> bool:
+        if self.app.engine is not None:
+            return True
+        ready, message = self._ensure_models(self, self.app.config)
+        if not ready and message:
+            self._show_box(dialogs.error_box(self, "models are missing", message))
+        return ready
+
+    # --- camera ------------------------------------------------------------------------------
+
+    def _input_description(self) -> str:
+        source = self.app.pipeline.source
+        return str(getattr(source, "description", "") or self.app.config.input.file
+                   or f"camera {self.app.config.input.camera}")
+
+    def _current_input(self) -> str:
+        cfg = self.app.config.input
+        return cfg.file or cfg.camera
+
+    def _show_input_choice(self) -> None:
+        self.controls.set_cameras(self._cameras, self._current_input())
+
+    def scan_cameras(self) -> None:
+        """List cameras on a worker thread (opening each index takes a moment)."""
+        from livefusion.camera import list_cameras
+
+        backend = self.app.config.input.camera_backend
+        self._message("Looking for cameras…")
+
+        def scan() -> None:
+            try:
+                found = list_cameras(backend=backend)
+                self._relay.send(lambda: self._cameras_found(found))
+            except Exception as exc:  # reported in the status bar
+                log.warning("camera scan failed: %s", exc)
+                self._relay.send(lambda: self._message(f"Camera scan failed: {exc}"))
+
+        thread = threading.Thread(target=scan, name="lf-camera-scan", daemon=True)
+        self._scan_threads = [t for t in self._scan_threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _cameras_found(self, cameras: list[Any]) -> None:
+        self._cameras = [(f"Camera {c.index} ({c.width}x{c.height})", str(c.index)) for c in cameras]
+        self._show_input_choice()
+        if not cameras:
+            self._show_box(dialogs.no_camera_box(self, "No camera answered. Check the cable and "
+                                                 "close other apps that use the camera."))
+        else:
+            self._message(f"{len(cameras)} camera(s) found")
+
+    def switch_input(self, camera: str) -> None:
+        """Restart the pipeline on another camera (or a file path), keeping the engine, the
+        source faces, the settings and the virtual camera."""
+        if camera == self._current_input() or self._stopped:
+            return
+        old = self.app
+        config = _copy_config(old.config, camera)
+        try:
+            new = build_app(config)
+        except Exception as exc:  # the source's message says what to check
+            self._show_box(dialogs.no_camera_box(self, str(exc)))
+            self._show_input_choice()
+            return
+        was_vcam = old.outputs.virtual_cam == "on"
+        recording = bool(old.outputs.recording)
+        old.stop()
+        new.holder.set(old.engine)
+        if old.engine is not None:
+            new.pipeline.call_in_inference(old.engine.reset)
+        new.settings.update(**asdict(old.settings.snapshot()))
+        self.app = new
+        self._subscribe(new)
+        if was_vcam:
+            self.set_virtual_cam(True)
+        new.start()
+        if recording:
+            self._message("The recording was finalised when the camera changed.")
+        self.state.camera = camera
+        self.setWindowTitle(f"LiveFusion — {self._input_description()}")
+        self._show_input_choice()
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _when_done(self, future: Future, slot: Callable[[Future], Any]) -> None:
+        """Run `slot(future)` on the Qt thread once the future (from a pipeline thread) is done."""
+        future.add_done_callback(lambda f: self._relay.send(lambda: slot(f)))
+
+    def _run_in_ui(self, fn: Callable[[], Any]) -> None:
+        fn()
+
+    def _check(self, future: Future, what: str) -> None:
+        error = future.exception()
+        if error is not None:
+            self._show_box(dialogs.error_box(self, f"{what} failed", str(error)))
+
+
+def _copy_config(config: AppConfig, camera: str) -> AppConfig:
+    """The same configuration on another input: a file path or a camera; no source faces (the
+    engine is carried over) and no virtual camera (re-enabled by the window)."""
+    new = deepcopy(config)
+    if Path(camera).is_file() and not camera.isdigit():
+        new.input.file = camera
+    else:
+        new.input.file, new.input.camera = "", camera
+    new.face.sources = []
+    new.output.virtual_cam = False
+    new.output.record = ""
+    return new
