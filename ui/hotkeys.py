@@ -41,8 +41,9 @@ HOTKEYS: tuple[Hotkey, ...] = (
     Hotkey(("D",), "debug", "debug overlay: meters, boxes, landmarks, track ids", "D"),
     Hotkey(("M",), "mask", "show the blend mask", "M"),
     Hotkey(("B",), "before_after", "before / after split view", "B"),
-    # "=" is the unshifted "+" key on US-style layouts.
-    Hotkey(("+", "="), "interval_up", "detect less often (detection interval + 1)", "+"),
+    # "=" is the unshifted "+" key on US-style layouts; "Shift++" for platforms that report the
+    # shift with the plus (the key mapper does not always strip it).
+    Hotkey(("+", "Shift++", "="), "interval_up", "detect less often (detection interval + 1)", "+"),
     Hotkey(("-",), "interval_down", "detect more often (detection interval - 1)", "-"),
     Hotkey(SOURCE_KEYS, "source", "use source face 1-9", "1-9", indexed=True),
     Hotkey(("O",), "open_source", "open a source face image", "O"),
