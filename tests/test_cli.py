@@ -140,3 +140,85 @@ def test_sigterm_finalises_a_playable_recording(tmp_path):
     assert proc.returncode == 0, rest
     assert "stopped (SIGTERM)" in rest
     assert count_frames(out_file) >= 20
+
+
+# ----- bad input through the whole app: a clear message naming the input, exit code 2 -------
+
+
+@pytest.fixture(scope="module")
+def small_models(tmp_path_factory):
+    """The real SCRFD-500M from ../shared plus stand-ins with the exact ArcFace and inswapper
+    contracts, as `--model ROLE=PATH` arguments."""
+    from tests.conftest import SHARED_MODELS
+    from tests.face.onnx_builders import arcface_standin, identity_inswapper
+
+    det = SHARED_MODELS / "det_500m.onnx"
+    if not det.exists():
+        pytest.skip(f"{det} is missing: the real models come from ../shared (see README)")
+    folder = tmp_path_factory.mktemp("models")
+    return ["--model", f"detector={det}",
+            "--model", f"embedder={arcface_standin(folder / 'embedder.onnx')}",
+            "--model", f"swapper={identity_inswapper(folder / 'swapper.onnx')}"]
+
+
+def _bad_image(kind: str, folder: Path) -> Path:
+    path = folder / f"{kind}.png"
+    if kind == "corrupt":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)
+    elif kind == "noface":
+        cv2.imwrite(str(path), np.full((200, 200, 3), 128, np.uint8))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path = folder / "notes.jpg"
+        path.write_text("not an image")
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("corrupt", "corrupt.png"),
+        ("noface", "no face"),
+        ("empty", "empty.png"),
+        ("text", "notes.jpg"),
+        ("missing", "missing.png"),
+    ],
+)
+def test_bad_source_photo_is_named_with_what_to_do(kind, message, small_models, clip, tmp_path,
+                                                   no_thread_leak):
+    source = _bad_image(kind, tmp_path)
+    code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam", "--frames", "3",
+                         "--source", str(source), *small_models)
+    assert code == 2, text
+    assert text.startswith("error: ") and message in text.lower(), text
+
+
+@pytest.mark.parametrize("kind", ["zero_frames", "corrupt_video", "directory"])
+def test_unusable_input_video_is_named(kind, tmp_path, no_thread_leak):
+    if kind == "zero_frames":
+        path = make_video(tmp_path / "empty.mp4", 0, size=(64, 48))
+    elif kind == "corrupt_video":
+        path = tmp_path / "broken.mp4"
+        path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 400)
+    else:
+        path = tmp_path / "folder.mp4"
+        path.mkdir()
+    code, text = run_cli("--input", str(path), "--no-preview", "--no-virtual-cam", "--frames", "3")
+    assert code == 2, text
+    assert path.name in text
+
+
+def test_swap_runs_end_to_end_with_small_models(small_models, clip, shared_image, tmp_path,
+                                                no_thread_leak):
+    """A real face photo as the source, the identity swapper: frames come out, no errors."""
+    face = shared_image("fr_obama.jpg")
+    report = tmp_path / "b.json"
+    code, text = run_cli("--benchmark", "--input", str(shared_image("fr_obama-720p.jpg")),
+                         "--resolution", "640x360", "--frames", "12", "--source", str(face),
+                         "--json", str(report), "--provider", "cpu", *small_models)
+    assert code == 0, text
+    data = json.loads(report.read_text())
+    assert data["engine"] == "face-engine" and data["errors"] == {}
+    assert {"detect", "swap", "blend"} <= set(data["stages"])
+    assert data["machine"]["providers_used"] == ["CPUExecutionProvider"]
