@@ -65,14 +65,21 @@ def feather_mask(size: int, erode: float, blur: float) -> np.ndarray:
     return mask
 
 
-def paste_roi(frame_shape: tuple[int, ...], matrix: np.ndarray, size: int) -> Roi:
-    """The clipped frame rectangle covered by a (size x size) crop under frame->crop `matrix`."""
+def paste_roi(
+    frame_shape: tuple[int, ...], matrix: np.ndarray, size: int,
+    support: tuple[float, float, float, float] | None = None,
+) -> Roi:
+    """The clipped frame rectangle covered by a (size x size) crop under frame->crop `matrix`.
+
+    `support` (x0, y0, x1, y1 in crop pixels) narrows it to the part of the crop that can
+    change the frame (where the mask is not zero)."""
     height, width = frame_shape[:2]
     m = np.asarray(matrix, np.float64)
     if m.shape != (2, 3) or not np.isfinite(m).all() or abs(np.linalg.det(m[:, :2])) < 1e-12:
         return Roi(0, 0, 0, 0)
     inverse = cv2.invertAffineTransform(m)
-    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    x0, y0, x1, y1 = support if support is not None else (0.0, 0.0, float(size), float(size))
+    corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64)
     points = corners @ inverse.T
     if not np.isfinite(points).all():
         return Roi(0, 0, 0, 0)
@@ -101,43 +108,60 @@ def inside_frame(frame_shape: tuple[int, ...], matrix: np.ndarray, size: int) ->
 
 
 def reinhard_transfer(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Give `source` (BGR uint8) the LAB mean and spread of `target` where `weights` > 0.
+    """Give `source` (BGR uint8) the LAB mean and spread of `target` where `weights` >= 0.5.
 
-    Statistics of both images are taken under the same weights (the blend mask), so the
-    background around the face does not pull the colours.
+    Statistics of both images are taken under the same mask (the inner part of the blend
+    mask), so the background around the face does not pull the colours.
     """
-    w = weights.astype(np.float32)
-    total = float(w.sum())
-    if total < 1.0:
+    region = (weights >= 0.5).astype(np.uint8)
+    if int(cv2.countNonZero(region)) < 16:
         return source
-    src_lab = cv2.cvtColor(source.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
-    dst_lab = cv2.cvtColor(target.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
-    w3 = w[:, :, None]
-    src_mean = (src_lab * w3).sum(axis=(0, 1)) / total
-    dst_mean = (dst_lab * w3).sum(axis=(0, 1)) / total
-    src_std = np.sqrt(((src_lab - src_mean) ** 2 * w3).sum(axis=(0, 1)) / total)
-    dst_std = np.sqrt(((dst_lab - dst_mean) ** 2 * w3).sum(axis=(0, 1)) / total)
-    gain = np.where(src_std > _MIN_STD, dst_std / np.maximum(src_std, _MIN_STD), 1.0)
-    out_lab = (src_lab - src_mean) * gain.astype(np.float32) + dst_mean.astype(np.float32)
-    out_lab[:, :, 0] = np.clip(out_lab[:, :, 0], 0.0, 100.0)
+    src_lab = cv2.cvtColor(source.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_BGR2LAB)
+    dst_lab = cv2.cvtColor(target.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_BGR2LAB)
+    src_mean, src_std = (v.reshape(3) for v in cv2.meanStdDev(src_lab, mask=region))
+    dst_mean, dst_std = (v.reshape(3) for v in cv2.meanStdDev(dst_lab, mask=region))
+    gain = np.where(src_std > _MIN_STD, dst_std / np.maximum(src_std, _MIN_STD), 1.0).astype(np.float32)
+    offset = (dst_mean - src_mean * gain).astype(np.float32)
+    out_lab = cv2.transform(src_lab, np.hstack([np.diag(gain), offset[:, None]]).astype(np.float32))
+    np.clip(out_lab[:, :, 0], 0.0, 100.0, out=out_lab[:, :, 0])
     out = cv2.cvtColor(out_lab, cv2.COLOR_LAB2BGR)
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.convertScaleAbs(out, alpha=255.0)
+
+
+@dataclass(frozen=True)
+class _Masks:
+    mask: np.ndarray  # float32 feather mask
+    alpha: np.ndarray  # the same as uint8 0..255
+    support: tuple[float, float, float, float]  # crop rectangle where alpha > 0
+
+    @classmethod
+    def build(cls, mask: np.ndarray) -> "_Masks":
+        alpha = cv2.convertScaleAbs(mask, alpha=255.0)
+        x, y, w, h = cv2.boundingRect(alpha)
+        if w == 0 or h == 0:
+            return cls(mask, alpha, (0.0, 0.0, 0.0, 0.0))
+        # one pixel of margin: bilinear sampling reaches one crop pixel beyond the support
+        return cls(mask, alpha, (x - 1.0, y - 1.0, x + w + 1.0, y + h + 1.0))
 
 
 class FaceBlender:
     """Pastes swapped crops into frames; keeps the feather masks it has built."""
 
     def __init__(self) -> None:
-        self._masks: dict[tuple[int, float, float], np.ndarray] = {}
+        self._masks: dict[tuple[int, float, float], _Masks] = {}
 
-    def mask(self, size: int, erode: float, blur: float) -> np.ndarray:
+    def _masks_for(self, size: int, erode: float, blur: float) -> "_Masks":
         key = (int(size), round(float(erode), 4), round(float(blur), 4))
-        mask = self._masks.get(key)
-        if mask is None:
+        masks = self._masks.get(key)
+        if masks is None:
             if len(self._masks) >= _MASK_CACHE_LIMIT:
                 self._masks.clear()
-            mask = self._masks[key] = feather_mask(*key)
-        return mask
+            masks = self._masks[key] = _Masks.build(feather_mask(*key))
+        return masks
+
+    def mask(self, size: int, erode: float, blur: float) -> np.ndarray:
+        """The float32 feather mask for a crop size and settings (cached)."""
+        return self._masks_for(size, erode, blur).mask
 
     def paste(
         self,
@@ -148,14 +172,20 @@ class FaceBlender:
         *,
         debug_mask: np.ndarray | None = None,
     ) -> Roi:
-        """Blend `crop` (BGR uint8, square) into `frame` in place; returns the ROI written."""
+        """Blend `crop` (BGR uint8, square) into `frame` in place; returns the ROI written.
+
+        Crop and mask travel as one BGRA image through a single warp into the ROI (OpenCV's
+        4-channel warp is vectorised, 3-channel is not), then blend in 8-bit fixed point:
+        out = (crop * a + frame * (255 - a)) / 255, exact where a is 0 or 255.
+        """
         size = crop.shape[0]
-        if crop.ndim != 3 or crop.shape[1] != size or crop.shape[2] != 3:
-            raise ValueError(f"swapped crop must be a square BGR image, got shape {crop.shape}")
-        roi = paste_roi(frame.shape, matrix, size)
+        if crop.ndim != 3 or crop.shape[1] != size or crop.shape[2] != 3 or crop.dtype != np.uint8:
+            raise ValueError(f"swapped crop must be a square BGR uint8 image, got {crop.shape} {crop.dtype}")
+        masks = self._masks_for(size, options.mask_erode, options.mask_blur)
+        mask, alpha = masks.mask, masks.alpha
+        roi = paste_roi(frame.shape, matrix, size, masks.support)
         if roi.empty or options.opacity <= 0.0:
             return Roi(0, 0, 0, 0)
-        mask = self.mask(size, options.mask_erode, options.mask_blur)
         if options.color_transfer:
             # Statistics only from crop pixels that lie inside the frame: outside it the swap
             # input was padding, not face.
@@ -163,18 +193,22 @@ class FaceBlender:
             weights = mask if valid is None else mask * valid
             crop = reinhard_transfer(crop, warp_crop(frame, matrix, size), weights)
         if options.opacity < 1.0:
-            mask = mask * np.float32(options.opacity)
+            alpha = cv2.convertScaleAbs(alpha, alpha=float(options.opacity))
         m = np.asarray(matrix, np.float64).copy()
         m[:, 2] += m[:, :2] @ np.array([roi.x0, roi.y0], np.float64)  # ROI pixel -> crop pixel
         dsize = (roi.x1 - roi.x0, roi.y1 - roi.y0)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        warped = cv2.warpAffine(crop, m, dsize, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        alpha = cv2.warpAffine(mask, m, dsize, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(cv2.merge([crop, alpha]), m, dsize,
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        a1 = cv2.extractChannel(warped, 3)
+        a3 = cv2.cvtColor(a1, cv2.COLOR_GRAY2BGR)
         region = frame[roi.y0:roi.y1, roi.x0:roi.x1]
-        region[...] = cv2.blendLinear(warped, region, alpha, 1.0 - alpha)
+        ours = cv2.multiply(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), a3, scale=1.0 / 255.0)
+        theirs = cv2.multiply(region, cv2.bitwise_not(a3), scale=1.0 / 255.0)
+        cv2.add(ours, theirs, dst=region)
         if debug_mask is not None:
             target = debug_mask[roi.y0:roi.y1, roi.x0:roi.x1]
-            np.maximum(target, alpha, out=target)
+            np.maximum(target, a1.astype(np.float32) * np.float32(1.0 / 255.0), out=target)
         return roi
 
     def paste_faces(

@@ -32,16 +32,21 @@ class FaceSelector:
         threshold: float = 0.35,
     ) -> None:
         self.embed = embed
-        self.reference = None if reference is None else np.asarray(reference, np.float32)
         self.threshold = float(threshold)
-        self._decisions: dict[int, bool] = {}
+        # (reference, decisions per track id), replaced as a whole so that another thread
+        # can change the reference while a frame is being selected.
+        self._state: tuple[np.ndarray | None, dict[int, bool]] = (None, {})
+        self.set_reference(reference)
+
+    @property
+    def reference(self) -> np.ndarray | None:
+        return self._state[0]
 
     def set_reference(self, reference: np.ndarray | None) -> None:
-        self.reference = None if reference is None else np.asarray(reference, np.float32)
-        self._decisions.clear()
+        self._state = (None if reference is None else np.asarray(reference, np.float32), {})
 
     def reset(self) -> None:
-        self._decisions.clear()
+        self._state = (self._state[0], {})
 
     def select(self, frame: np.ndarray, faces: list[Face], mode: str) -> list[Face]:
         if mode not in SWAP_FACES_CHOICES:
@@ -55,20 +60,21 @@ class FaceSelector:
         return self._matching(frame, faces)
 
     def _matching(self, frame: np.ndarray, faces: list[Face]) -> list[Face]:
-        if self.reference is None or self.embed is None:
+        reference, decisions = self._state
+        if reference is None or self.embed is None:
             log.debug("swap_faces=reference but no reference face is set: swapping none")
             return []
         live_ids = {f.track_id for f in faces if f.track_id >= 0}
-        for stale in set(self._decisions) - live_ids:
-            del self._decisions[stale]
+        for stale in set(decisions) - live_ids:
+            del decisions[stale]
         chosen = []
         for face in faces:
-            decision = self._decisions.get(face.track_id) if face.track_id >= 0 else None
+            decision = decisions.get(face.track_id) if face.track_id >= 0 else None
             if decision is None:
-                similarity = float(np.dot(self.embed(frame, face), self.reference))
+                similarity = float(np.dot(self.embed(frame, face), reference))
                 decision = similarity >= self.threshold
                 if face.track_id >= 0:
-                    self._decisions[face.track_id] = decision
+                    decisions[face.track_id] = decision
             if decision:
                 chosen.append(face)
         return chosen
