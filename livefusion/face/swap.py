@@ -9,6 +9,7 @@ frame->crop matrix are stored on the Face for the blender in the output thread.
 from __future__ import annotations
 
 import logging
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +29,86 @@ SWAP_TEMPLATE = "arcface_128"
 def load_emap(model_path: str | Path) -> np.ndarray:
     """The swapper's `emap` matrix: the LAST initializer of the ONNX graph, as float32.
 
-    The weights stay out of memory where the file keeps them externally
-    (load_external_data=False); the parsed graph is released as soon as emap is copied out.
+    The file is memory-mapped and its protobuf fields are walked (ModelProto.graph, then
+    GraphProto.initializer) without parsing the weights, so reading emap from a 550 MB model
+    costs a few MB, where onnx.load would hold about twice the file size in memory. Only the
+    last initializer is parsed, with onnx.TensorProto.
     """
-    import onnx  # local: only the wiring that builds a swapper pays for importing onnx
-    from onnx import numpy_helper
+    from onnx import TensorProto, numpy_helper  # local: only the wiring that builds a swapper needs onnx
 
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"swapper model {path} does not exist; download it with the model store")
+    broken = (f"cannot read swapper model {path}: it is not a complete ONNX file; "
+              f"delete it and download it again")
+    if path.stat().st_size == 0:
+        raise ValueError(broken)
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError and others; say which file and what to do
-        raise ValueError(f"cannot read swapper model {path} ({exc}); the file may be truncated: "
-                         f"delete it and download it again") from None
-    initializers = model.graph.initializer
-    if not initializers:
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            graph = _last_field(data, 0, len(data), _MODEL_GRAPH)
+            found = None if graph is None else _last_field(data, graph[0], graph[1], _GRAPH_INITIALIZER)
+            tensor = None if found is None else TensorProto.FromString(bytes(data[found[0]:found[1]]))
+    except Exception as exc:  # _WireError, protobuf's DecodeError: same advice, naming the file
+        raise ValueError(f"{broken} ({exc})") from None
+    if graph is None:
+        raise ValueError(broken)
+    if tensor is None:
         raise ValueError(f"swapper model {path} has no initializers, so no emap; it is not an inswapper export")
-    last = initializers[-1]
-    emap = numpy_helper.to_array(last).astype(np.float32, copy=True)
-    del model
+    if tensor.data_location == TensorProto.EXTERNAL:
+        raise ValueError(f"swapper model {path} keeps emap in an external data file; "
+                         f"use a single-file inswapper_128 export")
+    emap = numpy_helper.to_array(tensor).astype(np.float32, copy=True)
     if emap.ndim != 2 or emap.shape[0] != emap.shape[1]:
         raise ValueError(
-            f"swapper model {path}: its last initializer {last.name!r} has shape {emap.shape}, "
+            f"swapper model {path}: its last initializer {tensor.name!r} has shape {emap.shape}, "
             f"not a square emap matrix; it is not an inswapper export"
         )
     return emap
+
+
+_MODEL_GRAPH = 7  # ModelProto.graph
+_GRAPH_INITIALIZER = 5  # GraphProto.initializer
+
+
+class _WireError(ValueError):
+    pass
+
+
+def _varint(data: mmap.mmap, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise _WireError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+def _last_field(data: mmap.mmap, pos: int, end: int, number: int) -> tuple[int, int] | None:
+    """(start, end) of the last length-delimited field `number` in the message data[pos:end]."""
+    found = None
+    while pos < end:
+        tag, pos = _varint(data, pos, end)
+        wire = tag & 7
+        if wire == 0:
+            _, pos = _varint(data, pos, end)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(data, pos, end)
+            if tag >> 3 == number:
+                found = (pos, pos + length)
+            pos += length
+        else:
+            raise _WireError(f"unsupported protobuf wire type {wire}")
+        if pos > end:
+            raise _WireError("field runs past the end of the file")
+    return found
 
 
 def latent_from_embedding(embedding: np.ndarray, emap: np.ndarray) -> np.ndarray:

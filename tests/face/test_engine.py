@@ -201,3 +201,25 @@ def test_recogniser_that_does_not_fit_the_swapper_is_refused(parts):
     small = Recognizer(cpu_session(shared_path(SHARED_MODELS, "pixamatch_mobilefacenet.onnx")))
     with pytest.raises(ValueError, match="128-d embeddings but the swapper expects 512-d"):
         FaceEngine(EveryFrameLocator(detector), detector=detector, recognizer=small, swapper=swappers[False])
+
+
+def test_grayscale_frame_is_a_clear_error_for_the_pipeline_to_count(parts):
+    packet = FramePacket(seq=1, t_capture_ns=0, frame=np.zeros((120, 160), np.uint8))
+    with pytest.raises(ValueError, match=r"BGR frame \(H, W, 3\)"):
+        _engine(parts, sources=False).process(packet)
+
+
+def test_runs_on_runtime_model_sessions(images, tmp_path):
+    """The wiring hands in livefusion.runtime ModelSessions, not raw onnxruntime sessions."""
+    from livefusion.config import RuntimeConfig
+    from livefusion.runtime import create_session
+
+    config = RuntimeConfig(providers=["cpu"], warmup=False)
+    detector = ScrfdDetector(create_session(shared_path(SHARED_MODELS, "det_500m.onnx"), config))
+    recognizer = Recognizer(create_session(arcface_standin(tmp_path / "w600k_r50.onnx"), config))
+    swapper_path = identity_inswapper(tmp_path / "inswapper_128_fp16.onnx", fp16=True)
+    swapper = InswapperSwapper(create_session(swapper_path, config), load_emap(swapper_path))
+    engine = FaceEngine(EveryFrameLocator(detector), detector=detector, recognizer=recognizer, swapper=swapper)
+    engine.add_source(shared_path(SHARED_IMAGES, "fr_obama2.jpg"))
+    frame = images["fr_two_people.jpg"]
+    _check_identity_round_trip(_run(engine, frame), frame)

@@ -25,6 +25,16 @@ def test_emap_is_the_last_initializer(model):
     np.testing.assert_allclose(loaded, emap.astype(np.float16) if fp16 else emap, rtol=1e-3)
 
 
+def test_emap_matches_what_onnx_load_reads(model):
+    import onnx
+    from onnx import numpy_helper
+
+    path, _, _ = model
+    last = onnx.load(str(path)).graph.initializer[-1]
+    assert last.name == "emap"
+    np.testing.assert_array_equal(load_emap(path), numpy_helper.to_array(last).astype(np.float32))
+
+
 def test_input_types_come_from_the_session(model):
     path, _, fp16 = model
     swapper = InswapperSwapper(cpu_session(path), load_emap(path))
@@ -80,9 +90,12 @@ def test_emap_that_does_not_fit_is_refused(model):
     [
         (lambda d: d / "missing.onnx", "does not exist"),
         (lambda d: _bytes(d / "cut.onnx", b"\x08\x07\x12\xff\xff"), "download it again"),
+        (lambda d: _bytes(d / "empty.onnx", b""), "download it again"),
+        (lambda d: _bytes(d / "half.onnx", identity_inswapper(d / "full.onnx").read_bytes()[:600_000]),
+         "download it again"),
         (lambda d: arcface_standin(d / "r50.onnx", dim=16), "not a square emap"),
     ],
-    ids=["missing", "truncated", "not-inswapper"],
+    ids=["missing", "truncated", "empty", "half", "not-inswapper"],
 )
 def test_bad_swapper_files_are_clear_errors(tmp_path, make, words):
     with pytest.raises((ValueError, FileNotFoundError), match=words):
