@@ -23,7 +23,7 @@ from livefusion.meters import StageStats, summarize
 from livefusion.packet import FramePacket
 
 MASK_TINT = (255, 60, 200)  # RGB of the mask overlay
-MASK_ALPHA = 150
+MASK_ALPHA = 110
 DETECT_COLOUR = QColor(80, 230, 120)
 TRACK_COLOUR = QColor(250, 210, 70)
 PANEL_BG = QColor(0, 0, 0, 170)
@@ -180,8 +180,10 @@ class PreviewWidget(QWidget):
         x = target.x() + target.width() / 2
         painter.setPen(QPen(Qt.GlobalColor.white, 2))
         painter.drawLine(QPointF(x, target.top()), QPointF(x, target.bottom()))
-        self._label(painter, QPointF(x - 8, target.top() + 8), "BEFORE", right=True)
-        self._label(painter, QPointF(x + 8, target.top() + 8), "AFTER")
+        # Labels at the bottom, clear of the meters panel in the top-left corner.
+        y = target.bottom() - 8 - painter.fontMetrics().height() - 4
+        self._label(painter, QPointF(x - 8, y), "BEFORE", right=True)
+        self._label(painter, QPointF(x + 8, y), "AFTER")
 
     def _paint_faces(self, painter: QPainter, target: QRectF, scale: float) -> None:
         assert self._packet is not None

@@ -21,7 +21,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+    QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout,
+    QWidget,
 )
 
 from livefusion.app import LiveApp, build_app
@@ -106,6 +107,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self.status_label = QLabel()
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # A long status line must not set the window's minimum width; it is cut, and the
+        # whole line is in the tooltip.
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addPermanentWidget(self.status_label, 1)
         self.sources.add_requested.connect(self.add_source_files)
         self.sources.browse_requested.connect(self.open_source_dialog)
@@ -196,6 +200,7 @@ class MainWindow(QMainWindow):
                            vcam=vcam, recording=Path(outputs.recording).name if outputs.recording
                            else "", ui=self.ui_stats())
         self.status_label.setText(view.line())
+        self.status_label.setToolTip(view.line().replace("  |  ", "\n"))
         self.preview.set_meter_lines(view.overlay_lines())
         self.controls.show_state(self.app.settings.snapshot(),
                                  OutputsView(outputs.virtual_cam == "on", bool(outputs.recording)))
