@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -52,7 +52,7 @@ def drop_files(widget, paths: list[str]) -> bool:
     drag was accepted."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
-    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime,
+    enter = QDragEnterEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
@@ -129,11 +129,14 @@ def test_o_then_picking_a_file_adds_it(make_window, small_video, models):
 def test_remove_and_remembered_sources(make_window, small_video, models):
     first = make_window(model_config(small_video, SIZE, models))
     drop_files(first.window.sources, [photo("fr_obama.jpg"), photo("fr_biden.jpg")])
-    wait_for(lambda: source_count(first.app) == 2, "two faces")
+    wait_for(lambda: source_count(first.app) == 2
+             and first.app.settings.snapshot().active_source == 1, "two faces, the second active")
     first.window.remove_source(0)
-    wait_for(lambda: source_count(first.app) == 1, "one removed")
+    # The active index follows its face down to 0 once the window hears of the removal.
+    wait_for(lambda: source_count(first.app) == 1
+             and first.app.settings.snapshot().active_source == 0, "one removed, index moved")
+    wait_for(lambda: first.window.sources.count() == 1, "the panel showing one face")
     assert first.app.engine.sources[0].paths[0] == Path(photo("fr_biden.jpg"))
-    assert first.app.settings.snapshot().active_source == 0
     first.window.close()
     second = make_window(model_config(small_video, SIZE, models), store=first.store)
     wait_for(lambda: source_count(second.app) == 1, "the remembered face re-added at start")
