@@ -20,7 +20,13 @@ from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.settings import LiveSettings, SettingsBox
-from livefusion.sinks import RecorderSink, SinkError, VirtualCameraSink, VirtualCameraUnavailable
+from livefusion.sinks import (
+    BackgroundSink,
+    RecorderSink,
+    SinkError,
+    VirtualCameraSink,
+    VirtualCameraUnavailable,
+)
 from livefusion.sources import open_source
 from livefusion.stages import PassthroughBlend, PassthroughInference
 
@@ -120,6 +126,18 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     return engine
 
 
+def offline(config: AppConfig) -> bool:
+    """A file read as fast as possible is an offline job: keep every frame (back-pressure)
+    instead of dropping stale ones as a live stream must."""
+    return bool(config.input.file) and not config.input.realtime
+
+
+def make_recorder(config: AppConfig, path: str | Path, fps: float) -> BackgroundSink:
+    """The recorder, encoding on its own thread so the live outputs never wait for it."""
+    return BackgroundSink(RecorderSink(path, fps=fps, codec=config.output.record_codec,
+                                       name=RECORD_SINK), lossless=offline(config))
+
+
 def needs_engine(config: AppConfig) -> bool:
     """A swap needs models; without a source face the stream passes through untouched."""
     return bool(config.face.sources)
@@ -206,8 +224,7 @@ class LiveApp:
         return self.pipeline.add_sink(sink)
 
     def start_recording(self, path: str | Path) -> Future:
-        sink = RecorderSink(path, fps=self.fps, codec=self.config.output.record_codec,
-                            name=RECORD_SINK)
+        sink = make_recorder(self.config, path, self.fps)
         self.outputs.recording = str(path)
         self.meters.set_extra("rec", Path(path).name)
         return self.pipeline.add_sink(sink)
@@ -257,9 +274,7 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         pipeline = Pipeline(
             source, holder, holder, sinks=list(extra_sinks or []), settings=settings,
             options=PipelineOptions(frames=config.pipeline.frames, 
-                                    # a file read as fast as possible is an offline job: keep
-                                    # every frame (back-pressure) instead of dropping stale ones
-                                    lossless=bool(config.input.file) and not config.input.realtime,
+                                    lossless=offline(config),
                                     fps=float(getattr(source, "fps", 0) or config.input.fps),
                                     meter_window=window),
         )
@@ -273,8 +288,7 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         else:
             app.meters.set_extra("vcam", "off")
         if config.output.record:
-            pipeline.add_sink(RecorderSink(config.output.record, fps=app.fps,
-                                           codec=config.output.record_codec, name=RECORD_SINK))
+            pipeline.add_sink(make_recorder(config, config.output.record, app.fps))
             app.outputs.recording = config.output.record
         return app
     except BaseException:

@@ -322,3 +322,83 @@ class RecorderSink:
         if writer is not None:
             writer.release()
             log.info("recorded %d frames to %s", self.frames, self.path)
+
+
+# ----- background writing ----------------------------------------------------------------------
+
+
+class BackgroundSink:
+    """Runs a slow sink (the recorder: 10-30 ms to encode a 1080p frame) on its own thread so the
+    output thread, and with it the virtual camera's latency, never waits for it.
+
+    Frames wait in a bounded queue (`max_queue`); when the writer falls behind, the oldest
+    waiting frame is dropped and counted, never the output thread blocked. A failure of the
+    wrapped sink is raised from the next `send`, so the pipeline stops this sink and goes on.
+    `close()` writes what is queued (bounded by `drain_timeout_s`), then closes the wrapped sink.
+    """
+
+    def __init__(self, inner: Any, *, max_queue: int = 8, drain_timeout_s: float = 0.8,
+                 lossless: bool = False) -> None:
+        self.inner = inner
+        self.lossless = lossless  # offline runs: wait for room instead of dropping
+        self.name = inner.name
+        self.max_queue = max(1, max_queue)
+        self.drain_timeout_s = drain_timeout_s
+        self.dropped = 0
+        self._cond = threading.Condition()
+        self._queue: list[tuple[np.ndarray, Any]] = []
+        self._error: BaseException | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=f"lf-sink-{self.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def send(self, frame: np.ndarray, packet: Any = None) -> None:
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            if self._closing:
+                raise SinkError(f"{self.name} is closed")
+            while self.lossless and len(self._queue) >= self.max_queue and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            if len(self._queue) >= self.max_queue:
+                self._queue.pop(0)
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 100 == 0:
+                    log.warning("%s cannot keep up; %d frames left out so far", self.name,
+                                self.dropped)
+            self._queue.append((frame, packet))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                frame, packet = self._queue.pop(0)
+                self._cond.notify_all()
+            try:
+                self.inner.send(frame, packet)
+            except Exception as exc:  # handed to the output thread by the next send()
+                with self._cond:
+                    self._error = exc
+                    self._queue.clear()
+                    self._cond.notify_all()
+                return
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(self.drain_timeout_s)
+        if self._thread.is_alive():
+            with self._cond:
+                left = len(self._queue)
+                self._queue.clear()
+            log.warning("%s: %d queued frames not written at close", self.name, left)
+            self._thread.join(self.drain_timeout_s)
+        self.inner.close()

@@ -255,3 +255,80 @@ def test_null_sink_counts_and_callback_sink_hands_over_the_packet(caplog):
     assert null.frames == 3
     assert [p.seq for p in got] == [0, 1, 2]
     assert sum("callback took" in r.getMessage() for r in caplog.records) == 1
+
+
+# ----- background sink ---------------------------------------------------------------------
+
+
+class _SlowSink:
+    def __init__(self, delay: float = 0.0, fail_at: int | None = None) -> None:
+        import threading as _t
+
+        self.name = "slow"
+        self.delay = delay
+        self.fail_at = fail_at
+        self.frames: list[int] = []
+        self.closed = False
+        self.gate = _t.Event()
+        self.gate.set()
+
+    def send(self, frame, packet=None) -> None:
+        self.gate.wait(5)
+        if self.fail_at is not None and len(self.frames) == self.fail_at:
+            raise OSError("disk full")
+        self.frames.append(int(frame[0, 0, 0]))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_background_sink_writes_every_frame_in_order_and_closes_the_inner_sink():
+    from livefusion.sinks import BackgroundSink
+
+    inner = _SlowSink()
+    sink = BackgroundSink(inner, max_queue=100)
+    for k in range(50):
+        sink.send(np.full((4, 4, 3), k, np.uint8))
+    sink.close()
+    assert inner.frames == list(range(50)) and inner.closed and sink.dropped == 0
+
+
+def test_background_sink_drops_oldest_instead_of_blocking_when_behind():
+    from livefusion.sinks import BackgroundSink
+
+    inner = _SlowSink()
+    inner.gate.clear()  # the writer is stuck
+    sink = BackgroundSink(inner, max_queue=3)
+    for k in range(10):
+        sink.send(np.full((4, 4, 3), k, np.uint8))  # must not block
+    inner.gate.set()
+    sink.close()
+    assert sink.dropped >= 6
+    assert inner.frames[-3:] == [7, 8, 9]
+
+
+def test_background_sink_reports_the_inner_failure_on_the_next_send():
+    from livefusion.sinks import BackgroundSink
+
+    inner = _SlowSink(fail_at=2)
+    sink = BackgroundSink(inner, max_queue=100)
+    frame = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(OSError, match="disk full"):
+        for _ in range(200):
+            sink.send(frame)
+            import time as _time
+
+            _time.sleep(0.002)
+    sink.close()
+    assert inner.closed
+
+
+def test_lossless_background_sink_waits_instead_of_dropping():
+    from livefusion.sinks import BackgroundSink
+
+    inner = _SlowSink()
+    sink = BackgroundSink(inner, max_queue=2, lossless=True)
+    for k in range(30):
+        sink.send(np.full((4, 4, 3), k, np.uint8))
+    sink.close()
+    assert inner.frames == list(range(30)) and sink.dropped == 0
