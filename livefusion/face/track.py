@@ -1,0 +1,312 @@
+"""Detect every N frames, follow faces with optical flow in between, smooth with a filter.
+
+`TrackingLocator` is the `FaceLocator` the inference stage uses:
+
+- Full detection runs on a frame when N frames (`packet.settings.detect_every`) have passed
+  since the last one, and at once on the same frame when any track's flow fails
+  (forward-backward error, too few inliers, implausible motion, leaving the frame, NaN).
+  Without tracks it still detects every N frames, so a new face appears within N frames.
+- On every frame each track is moved by optical flow (`livefusion.face.flow`), which gives its
+  filter the measured motion; on detection frames the matched detection is fused on top (each
+  with its own noise, see `livefusion.face.filters`).
+- Detections are matched to tracks by keypoint distance relative to the face size (Hungarian
+  assignment); matched tracks keep their id, unmatched detections start new tracks, a track no
+  detection confirms is dropped after `max_missed` detection frames.
+
+Work is recorded with `packet.timed("detect")` (the detector) and `packet.timed("track")`
+(flow, filtering, matching), so the per-stage tables show both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from livefusion.config import TrackingConfig
+from livefusion.face.filters import KeypointFilter, make_filter
+from livefusion.face.flow import FaceFlow, apply_to_box, apply_to_points
+from livefusion.face.types import Detector
+from livefusion.packet import Face, FramePacket
+
+log = logging.getLogger(__name__)
+
+# A detection matches a track when their keypoints lie this close, on average, relative to
+# the track's face size (longer box side). Neighbouring faces are a face width or more apart.
+DEFAULT_MATCH_DISTANCE = 0.5
+# A moved face whose box keeps less than this fraction of its area inside the frame is lost.
+MIN_VISIBLE_FRACTION = 0.6
+# A detector correction larger than this (mean point shift / inter-ocular distance) is shown
+# at once instead of eased in: it is a real jump (re-acquired face), not noise.
+MAX_EASED_CORRECTION = 0.1
+
+FilterFactory = Callable[[np.ndarray], KeypointFilter]
+
+
+@dataclass
+class _Track:
+    track_id: int
+    filter: KeypointFilter
+    flow: FaceFlow
+    raw_box: np.ndarray  # latest measured box (detector, then moved by flow)
+    raw_kps: np.ndarray  # the keypoints raw_box belongs to
+    score: float
+    origin: str = "detect"
+    missed: int = 0
+    lost: str = ""  # why flow failed on this frame, empty while fine
+    age: int = 0
+    # What is shown = filter estimate + offset; a detector correction is eased in over the
+    # frames up to the next detection (offset shrinks by offset_step per frame).
+    offset: np.ndarray = field(default_factory=lambda: np.zeros((5, 2)))
+    offset_step: np.ndarray = field(default_factory=lambda: np.zeros((5, 2)))
+    offset_left: int = 0
+
+    def shown(self) -> np.ndarray:
+        return self.filter.kps + self.offset
+
+    def ease(self) -> None:
+        """One frame of easing in the last detector correction."""
+        if self.offset_left > 0:
+            self.offset_left -= 1
+            self.offset = self.offset - self.offset_step if self.offset_left else np.zeros((5, 2))
+
+    def face(self) -> Face:
+        kps = self.shown()
+        return Face(bbox=_box_following(self.raw_box, self.raw_kps, kps),
+                    kps=kps.astype(np.float32), score=self.score, track_id=self.track_id,
+                    origin=self.origin)
+
+
+@dataclass
+class TrackingStats:
+    """Counters for benchmarks and logs (they survive `reset()`)."""
+
+    frames: int = 0
+    detector_calls: int = 0
+    forced_detections: int = 0  # detections run early because a track was lost
+    tracks_started: int = 0
+    lost: Counter = field(default_factory=Counter)  # reason -> count
+
+
+class TrackingLocator:
+    """FaceLocator that detects every N frames and tracks with flow + a filter in between.
+
+    use_flow=False detects on every frame and only filters (the "detect every frame + filter"
+    baseline of the evaluation); with filter "none" as well it returns raw detections.
+    """
+
+    def __init__(self, detector: Detector, config: TrackingConfig | None = None, *,
+                 max_missed: int = 1, match_distance: float = DEFAULT_MATCH_DISTANCE,
+                 use_flow: bool = True, ease_corrections: bool = True,
+                 filter_factory: FilterFactory | None = None,
+                 flow_factory: Callable[[], FaceFlow] | None = None) -> None:
+        self.detector = detector
+        self.config = config or TrackingConfig()
+        self.max_missed = int(max_missed)
+        self.match_distance = float(match_distance)
+        self.use_flow = bool(use_flow)
+        self.ease_corrections = bool(ease_corrections)
+        self._make_filter: FilterFactory = filter_factory or (
+            lambda kps: make_filter(self.config, kps))
+        self._make_flow = flow_factory or (lambda: FaceFlow(
+            max_fb_error=self.config.max_fb_error, min_inliers=self.config.min_inliers))
+        self.stats = TrackingStats()
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._since_detect: int | None = None  # None: detect on the next frame
+        self._frame_shape: tuple[int, ...] | None = None
+
+    @property
+    def detector_calls(self) -> int:
+        return self.stats.detector_calls
+
+    def reset(self) -> None:
+        """Forget all tracks; the next frame is detected. Ids keep counting up."""
+        self._tracks = []
+        self._since_detect = None
+        self._frame_shape = None
+
+    def locate(self, packet: FramePacket) -> list[Face]:
+        frame = packet.frame
+        every = max(1, int(packet.settings.detect_every))
+        if frame.shape != self._frame_shape:
+            self.reset()
+            self._frame_shape = frame.shape
+        self.stats.frames += 1
+        with packet.timed("track"):
+            lost = self._follow(frame)
+        due = (not self.use_flow or self._since_detect is None
+               or self._since_detect + 1 >= every)
+        if due or lost:
+            if lost and not due:
+                self.stats.forced_detections += 1
+            with packet.timed("detect"):
+                detections = self.detector.detect(frame)
+            self.stats.detector_calls += 1
+            with packet.timed("track"):
+                self._absorb(frame, _usable(detections, frame.shape), every)
+            self._since_detect = 0
+        else:
+            self._since_detect = (self._since_detect or 0) + 1
+        return [t.face() for t in self._tracks]
+
+    # -- flow between detections -------------------------------------------------------------
+
+    def _follow(self, frame: np.ndarray) -> bool:
+        """Move every track by flow; returns True when any track was lost."""
+        any_lost = False
+        for track in self._tracks:
+            track.age += 1
+            track.ease()
+            if not self.use_flow:
+                track.filter.predict()
+                continue
+            track.lost = self._flow_step(track, frame)
+            if track.lost:
+                track.filter.predict()  # the motion model carries it until the detector
+            if track.lost:
+                self.stats.lost[track.lost] += 1
+                log.debug("track %d lost: %s", track.track_id, track.lost)
+                any_lost = True
+        return any_lost
+
+    def _flow_step(self, track: _Track, frame: np.ndarray) -> str:
+        """Move a track by flow and advance its filter; returns why flow failed, or ''."""
+        result = track.flow.step(frame)
+        if not result.ok or result.matrix is None:
+            return result.reason or "flow failed"
+        previous = track.filter.kps
+        kps = apply_to_points(result.matrix, previous)
+        raw_kps = apply_to_points(result.matrix, track.raw_kps)
+        box = apply_to_box(result.matrix, track.raw_box)
+        if not (np.all(np.isfinite(kps)) and np.all(np.isfinite(box))):
+            return "flow gave non-finite keypoints"
+        if _visible_fraction(box, frame.shape) < MIN_VISIBLE_FRACTION:
+            return "face left the frame"
+        track.filter.predict(kps - previous)
+        track.raw_box, track.raw_kps = box, raw_kps
+        track.origin = "track"
+        return ""
+
+    # -- detection ---------------------------------------------------------------------------
+
+    def _absorb(self, frame: np.ndarray, detections: list[Face], every: int) -> None:
+        """Match detections to tracks, update or start tracks, drop the unconfirmed."""
+        pairs = self._match(detections)
+        matched_tracks = {ti for ti, _ in pairs}
+        matched_dets = {di for _, di in pairs}
+        kept: list[_Track] = []
+        for ti, di in pairs:
+            track, det = self._tracks[ti], detections[di]
+            shown = track.shown()
+            track.filter.update(det.kps)
+            self._ease_in(track, shown, every)
+            track.lost = ""
+            track.raw_box = np.asarray(det.bbox, np.float32).copy()
+            track.raw_kps = np.asarray(det.kps, np.float64).copy()
+            track.score = float(det.score)
+            track.origin = "detect"
+            track.missed = 0
+            if self.use_flow:
+                track.flow.start(frame, track.raw_box)
+            kept.append(track)
+        for ti, track in enumerate(self._tracks):
+            if ti in matched_tracks:
+                continue
+            track.missed += 1
+            if track.lost or track.missed > self.max_missed or not self.use_flow:
+                continue  # dropped (without flow nothing would carry it to the next frame)
+            kept.append(track)  # flow already moved its reference to this frame
+        for di, det in enumerate(detections):
+            if di not in matched_dets:
+                kept.append(self._new_track(frame, det))
+        kept.sort(key=lambda t: t.track_id)
+        self._tracks = kept
+
+    def _ease_in(self, track: _Track, shown: np.ndarray, every: int) -> None:
+        """Spread the detector's correction over the frames until the next detection, so a
+        still face does not jump every N frames (flow carries the motion meanwhile)."""
+        track.offset_left = 0
+        track.offset = np.zeros((5, 2))
+        if not (self.use_flow and self.ease_corrections) or track.lost or every < 2:
+            return
+        correction = shown - track.filter.kps
+        iod = max(float(np.hypot(*(shown[1] - shown[0]))), 1.0)
+        if np.linalg.norm(correction, axis=1).mean() > MAX_EASED_CORRECTION * iod:
+            return
+        track.offset = correction
+        track.offset_step = correction / every
+        track.offset_left = every
+
+    def _match(self, detections: list[Face]) -> list[tuple[int, int]]:
+        """(track index, detection index) pairs, Hungarian on relative keypoint distance."""
+        if not self._tracks or not detections:
+            return []
+        cost = np.empty((len(self._tracks), len(detections)))
+        for ti, track in enumerate(self._tracks):
+            kps = track.filter.kps
+            size = max(float(track.raw_box[2] - track.raw_box[0]),
+                       float(track.raw_box[3] - track.raw_box[1]), 1.0)
+            for di, det in enumerate(detections):
+                dist = np.linalg.norm(np.asarray(det.kps, np.float64) - kps, axis=1).mean()
+                cost[ti, di] = dist / size
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(r), int(c)) for r, c in zip(rows, cols)
+                if cost[r, c] <= self.match_distance]
+
+    def _new_track(self, frame: np.ndarray, det: Face) -> _Track:
+        flow = self._make_flow()
+        box = np.asarray(det.bbox, np.float32).copy()
+        if self.use_flow:
+            flow.start(frame, box)
+        track = _Track(track_id=self._next_id, filter=self._make_filter(det.kps), flow=flow,
+                       raw_box=box, raw_kps=np.asarray(det.kps, np.float64).copy(),
+                       score=float(det.score))
+        self._next_id += 1
+        self.stats.tracks_started += 1
+        return track
+
+
+def _usable(detections: list[Face], shape: tuple[int, ...]) -> list[Face]:
+    """Detections with finite, well-formed boxes and keypoints that touch the frame."""
+    out = []
+    for det in detections:
+        kps = np.asarray(det.kps, np.float64)
+        box = np.asarray(det.bbox, np.float64)
+        if kps.shape != (5, 2) or box.shape != (4,):
+            log.warning("detector returned a face with kps %s / bbox %s; ignored",
+                        kps.shape, box.shape)
+            continue
+        if not (np.all(np.isfinite(kps)) and np.all(np.isfinite(box))):
+            continue
+        if box[2] - box[0] < 2 or box[3] - box[1] < 2 or _visible_fraction(box, shape) <= 0:
+            continue
+        out.append(det)
+    return out
+
+
+def _visible_fraction(box: np.ndarray, shape: tuple[int, ...]) -> float:
+    h, w = shape[:2]
+    area = float(box[2] - box[0]) * float(box[3] - box[1])
+    if not area > 0:
+        return 0.0
+    iw = min(float(box[2]), w) - max(float(box[0]), 0.0)
+    ih = min(float(box[3]), h) - max(float(box[1]), 0.0)
+    return max(iw, 0.0) * max(ih, 0.0) / area
+
+
+def _box_following(box: np.ndarray, raw_kps: np.ndarray, kps: np.ndarray) -> np.ndarray:
+    """The measured box moved by the shift and scale that take raw_kps to the filtered kps,
+    so the box is as steady as the keypoints."""
+    raw_c, kps_c = raw_kps.mean(axis=0), kps.mean(axis=0)
+    raw_spread = np.sqrt(((raw_kps - raw_c) ** 2).sum(axis=1).mean())
+    spread = np.sqrt(((kps - kps_c) ** 2).sum(axis=1).mean())
+    scale = spread / raw_spread if raw_spread > 1e-6 else 1.0
+    centre = (np.asarray(box[:2], np.float64) + box[2:]) / 2.0
+    half = (np.asarray(box[2:], np.float64) - box[:2]) * scale / 2.0
+    new_centre = kps_c + (centre - raw_c) * scale
+    return np.concatenate([new_centre - half, new_centre + half]).astype(np.float32)

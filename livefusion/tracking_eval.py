@@ -1,0 +1,405 @@
+"""Measure face tracking: accuracy, jitter, lag and cost of detect-every-N + flow + filter.
+
+    python -m livefusion.tracking_eval [--clip PATH ...] [--resolution 1280x720,1920x1080]
+                                       [--n 1..10] [--frames K]
+
+On the ground-truth clip (`livefusion.synthclip`, built here at each resolution) it prints,
+per method:
+  a    detection on every frame, raw
+  b    detection on every frame + Kalman filter
+  c N  detection every N frames + optical flow + Kalman filter
+  d N  detection every N frames + optical flow, no filter (for N = --d-n)
+with
+  err     mean 5-point distance to the truth / true inter-ocular distance (frames with a face)
+  err_mv  the same on moving frames only
+  miss    frames without a face (%)
+  jit_px  jitter on still segments: RMS of the second difference of the keypoints (px)
+  lag_fr  mean error along the motion direction on moving frames (negative = trailing), in
+          units of that frame's motion; raw detection is lag-free by construction, so its
+          value is the detector's own bias; `lag-a` is a method's lag minus that of a
+  det/fr  detector calls per frame
+  trk_ms  tracking cost per face per frame (flow + filter + matching), median and p95
+Real clips (`--clip`) have no truth: jitter over all frames and over the still frames (where
+the raw detector's smoothed box centre moves under 0.5 % of the box width per frame), the
+mean distance to the raw detection (/ inter-ocular distance), detector calls and cost.
+
+Detections are computed once per frame and reused by every method (a detector is a pure
+function of the frame), so the table compares trackers on identical detector output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TextIO
+
+import cv2
+import numpy as np
+
+from livefusion.config import TrackingConfig, parse_resolution, set_value, AppConfig, ConfigError
+from livefusion.face.track import TrackingLocator
+from livefusion.face.types import Detector
+from livefusion.packet import Face, FramePacket
+from livefusion.settings import LiveSettings
+from livefusion.synthclip import (DEFAULT_MODEL, DEFAULT_PHOTO, SynthClip, load_photo,
+                                  prepare_face)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N = tuple(range(1, 11))
+DEFAULT_RESOLUTIONS = ("1280x720", "1920x1080")
+MOVING_PX = 0.5  # a keypoint moving less than this per frame does not count as moving
+STILL_REAL = 0.005  # real clips: smoothed box-centre speed under this x box width = still
+
+
+# -- detectors -----------------------------------------------------------------------------
+
+
+def make_detector_factory(model: Path, *, threads: int = 0) -> Callable[[int], Detector]:
+    """`factory(input_size)` -> an SCRFD detector on one shared CPU onnxruntime session."""
+    import onnxruntime as ort
+
+    from livefusion.face.detect import ScrfdDetector
+
+    if not Path(model).is_file():
+        raise FileNotFoundError(f"detector model {model} does not exist; pass --model PATH.onnx")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # dynamic input sizes make ORT warn on every run
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return lambda size: ScrfdDetector(session, input_size=size)
+
+
+class FrameCachedDetector:
+    """Runs the real detector once per frame index and replays its answer afterwards.
+
+    The caller sets `index` before each frame. `detect_ms` holds the real detector times.
+    """
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.index = -1
+        self.detect_ms: list[float] = []
+        self._cache: dict[int, list[Face]] = {}
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        if self.index not in self._cache:
+            start = time.perf_counter()
+            self._cache[self.index] = self.detector.detect(frame)
+            self.detect_ms.append((time.perf_counter() - start) * 1e3)
+        return [replace(f, bbox=f.bbox.copy(), kps=f.kps.copy()) for f in self._cache[self.index]]
+
+
+# -- running a method ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    n: int
+    filter: str  # "kalman" | "none"
+    use_flow: bool
+
+
+@dataclass
+class Run:
+    """One method over one clip: the chosen face's keypoints per frame (NaN when none)."""
+
+    method: Method
+    kps: np.ndarray  # (T, 5, 2)
+    boxes: np.ndarray  # (T, 4)
+    detector_calls: int
+    track_ms_per_face: list[float] = field(default_factory=list)
+
+
+def run_method(method: Method, frames: Callable[[int], np.ndarray], n_frames: int,
+               detector: FrameCachedDetector, config: TrackingConfig) -> Run:
+    cfg = replace(config, filter=method.filter)
+    locator = TrackingLocator(detector, cfg, use_flow=method.use_flow)
+    settings = LiveSettings(detect_every=method.n)
+    kps = np.full((n_frames, 5, 2), np.nan)
+    boxes = np.full((n_frames, 4), np.nan)
+    cost: list[float] = []
+    for t in range(n_frames):
+        detector.index = t
+        packet = FramePacket(seq=t, t_capture_ns=time.perf_counter_ns(), frame=frames(t),
+                             settings=settings)
+        faces = locator.locate(packet)
+        if faces:
+            face = max(faces, key=lambda f: f.area)
+            kps[t], boxes[t] = face.kps, face.bbox
+            cost.append(packet.timings_ms.get("track", 0.0) / len(faces))
+    return Run(method, kps, boxes, locator.detector_calls, cost)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def second_difference_rms(kps: np.ndarray, frames: np.ndarray) -> float:
+    """RMS length (px) of k[t+1] - 2 k[t] + k[t-1] over the given frames t (NaN-free only)."""
+    frames = frames[(frames >= 1) & (frames < len(kps) - 1)]
+    if frames.size == 0:
+        return math.nan
+    acc = kps[frames + 1] - 2 * kps[frames] + kps[frames - 1]
+    sq = (acc ** 2).sum(axis=2)  # (F, 5)
+    sq = sq[np.isfinite(sq).all(axis=1)]
+    return float(np.sqrt(sq.mean())) if sq.size else math.nan
+
+
+def normalised_error(kps: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(T,) mean 5-point distance / true inter-ocular distance (NaN where no face)."""
+    iod = np.linalg.norm(truth[:, 1] - truth[:, 0], axis=1)
+    return np.linalg.norm(kps - truth, axis=2).mean(axis=1) / iod
+
+
+def lag_in_frames(kps: np.ndarray, truth: np.ndarray) -> float:
+    """Mean signed error along each point's true motion, in units of its motion (moving
+    points only); negative means the estimate trails the truth."""
+    motion = truth[1:] - truth[:-1]  # motion into frame t = 1..T-1
+    speed = np.linalg.norm(motion, axis=2)
+    err = kps[1:] - truth[1:]
+    ok = (speed > MOVING_PX) & np.isfinite(err).all(axis=2)
+    if not ok.any():
+        return math.nan
+    along = (err * motion).sum(axis=2)[ok] / speed[ok]
+    return float(along.sum() / speed[ok].sum())
+
+
+def moving_frames(truth: np.ndarray) -> np.ndarray:
+    speed = np.zeros(len(truth))
+    speed[1:] = np.linalg.norm(truth[1:] - truth[:-1], axis=2).mean(axis=1)
+    return speed > MOVING_PX
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else math.nan
+
+
+def still_frames_real(boxes: np.ndarray, window: int = 9) -> np.ndarray:
+    """Real clips: frames where the raw detector's box centre, median-smoothed over `window`
+    frames, moves under STILL_REAL x box width per frame."""
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+    width = boxes[:, 2] - boxes[:, 0]
+    half = window // 2
+    smooth = np.full_like(centre, np.nan)
+    for t in range(len(centre)):
+        chunk = centre[max(0, t - half): t + half + 1]
+        chunk = chunk[np.isfinite(chunk).all(axis=1)]
+        if len(chunk):
+            smooth[t] = np.median(chunk, axis=0)
+    speed = np.full(len(centre), np.inf)
+    speed[1:-1] = np.linalg.norm(smooth[2:] - smooth[:-2], axis=1) / 2.0
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(speed / width, nan=np.inf) < STILL_REAL
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(cell.rjust(w) if i else cell.ljust(w)
+                            for i, (cell, w) in enumerate(zip(row, widths))).rstrip() + "\n")
+
+
+GT_HEADER = ["method", "N", "err", "err_mv", "miss%", "jit_px", "lag_fr", "lag-a", "det/fr",
+             "trk_ms_med", "trk_ms_p95"]
+REAL_HEADER = ["method", "N", "jit_all_px", "jit_still_px", "dev_raw", "miss%", "det/fr",
+               "trk_ms_med", "trk_ms_p95"]
+
+
+def methods_for(ns: Iterable[int], d_n: int | None) -> list[Method]:
+    out = [Method("a", 1, "none", False), Method("b", 1, "kalman", False)]
+    out += [Method("c", n, "kalman", True) for n in ns]
+    if d_n:
+        out.append(Method("d", d_n, "none", True))
+    return out
+
+
+def evaluate_gt(clip: SynthClip, detector: FrameCachedDetector, methods: list[Method],
+                config: TrackingConfig, out: TextIO) -> dict[str, dict[str, float]]:
+    """Run every method on the ground-truth clip, print the table, return the figures."""
+    truth = np.stack([clip.keypoints(t) for t in range(len(clip))])
+    still = np.flatnonzero(clip.still())
+    moving = moving_frames(truth)
+    results: dict[str, dict[str, float]] = {}
+    rows = [GT_HEADER]
+    lag_a = math.nan
+    for method in methods:
+        run = run_method(method, clip.frame, len(clip), detector, config)
+        err = normalised_error(run.kps, truth)
+        lag = lag_in_frames(run.kps, truth)
+        if method.label == "a":
+            lag_a = lag
+        figures = {
+            "err": float(np.nanmean(err)) if np.isfinite(err).any() else math.nan,
+            "err_moving": float(np.nanmean(err[moving])) if np.isfinite(err[moving]).any()
+            else math.nan,
+            "miss_pct": 100.0 * float(np.mean(~np.isfinite(err))),
+            "jitter_px": second_difference_rms(run.kps, still),
+            "lag_frames": lag,
+            "lag_minus_a": lag - lag_a,
+            "det_per_frame": run.detector_calls / len(clip),
+            "track_ms_median": percentile(run.track_ms_per_face, 50),
+            "track_ms_p95": percentile(run.track_ms_per_face, 95),
+        }
+        results[f"{method.label}{method.n}"] = figures
+        rows.append([method.label, str(method.n), _fmt(figures["err"], 4),
+                     _fmt(figures["err_moving"], 4), _fmt(figures["miss_pct"], 1),
+                     _fmt(figures["jitter_px"], 3), _fmt(figures["lag_frames"], 3),
+                     _fmt(figures["lag_minus_a"], 3), _fmt(figures["det_per_frame"], 3),
+                     _fmt(figures["track_ms_median"], 2), _fmt(figures["track_ms_p95"], 2)])
+    _table(rows, out)
+    return results
+
+
+def read_clip(path: Path, max_frames: int) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise FileNotFoundError(f"cannot open clip {path}; pass a readable video file")
+    frames: list[np.ndarray] = []
+    try:
+        while len(frames) < max_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    if len(frames) < 3:
+        raise ValueError(f"clip {path} has {len(frames)} readable frames; need at least 3")
+    return frames
+
+
+def evaluate_real(frames: list[np.ndarray], detector: FrameCachedDetector,
+                  methods: list[Method], config: TrackingConfig,
+                  out: TextIO) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    runs = [run_method(m, frames.__getitem__, len(frames), detector, config) for m in methods]
+    raw = runs[0]
+    still = np.flatnonzero(still_frames_real(raw.boxes))
+    every = np.arange(len(frames))
+    iod = np.linalg.norm(raw.kps[:, 1] - raw.kps[:, 0], axis=1)
+    out.write(f"still frames: {still.size} of {len(frames)}\n")
+    rows = [REAL_HEADER]
+    for run in runs:
+        m = run.method
+        dev = np.linalg.norm(run.kps - raw.kps, axis=2).mean(axis=1) / iod
+        found = np.isfinite(run.kps).all(axis=(1, 2))
+        figures = {
+            "jitter_all_px": second_difference_rms(run.kps, every),
+            "jitter_still_px": second_difference_rms(run.kps, still),
+            "dev_raw": float(np.nanmean(dev)) if np.isfinite(dev).any() else math.nan,
+            "miss_pct": 100.0 * float(np.mean(~found)),
+            "det_per_frame": run.detector_calls / len(frames),
+            "track_ms_median": percentile(run.track_ms_per_face, 50),
+            "track_ms_p95": percentile(run.track_ms_per_face, 95),
+        }
+        results[f"{m.label}{m.n}"] = figures
+        rows.append([m.label, str(m.n), _fmt(figures["jitter_all_px"], 3),
+                     _fmt(figures["jitter_still_px"], 3), _fmt(figures["dev_raw"], 4),
+                     _fmt(figures["miss_pct"], 1), _fmt(figures["det_per_frame"], 3),
+                     _fmt(figures["track_ms_median"], 2), _fmt(figures["track_ms_p95"], 2)])
+    _table(rows, out)
+    return results
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def parse_n(text: str) -> tuple[int, ...]:
+    """'1..10' or '1,2,5' -> N values (1..120)."""
+    try:
+        if ".." in text:
+            lo, hi = (int(v) for v in text.split("..", 1))
+            values = tuple(range(lo, hi + 1))
+        else:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--n {text!r}: use a range like 1..10 or a list 1,3,5")
+    if not values or any(not 1 <= v <= 120 for v in values):
+        raise argparse.ArgumentTypeError(f"--n {text!r}: values must lie in 1..120")
+    return values
+
+
+def tracking_config(overrides: Sequence[str]) -> TrackingConfig:
+    config = AppConfig()
+    for item in overrides:
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if not key.startswith("tracking."):
+            key = f"tracking.{key}"
+        set_value(config, key, value.strip())
+    return config.tracking
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m livefusion.tracking_eval",
+        description="Landmark error, jitter, lag and cost of face tracking (see module doc).")
+    parser.add_argument("--clip", type=Path, action="append", default=[],
+                        help="a real video to measure too (repeatable)")
+    parser.add_argument("--resolution", default=",".join(DEFAULT_RESOLUTIONS),
+                        help="ground-truth clip sizes, comma separated")
+    parser.add_argument("--n", type=parse_n, default=DEFAULT_N, help="detect-every values")
+    parser.add_argument("--d-n", type=int, default=5,
+                        help="N for the flow-without-filter row d (0 = leave it out)")
+    parser.add_argument("--frames", type=int, default=300,
+                        help="ground-truth clip length; most frames read from a real clip")
+    parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO, help="face photo")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="SCRFD ONNX model")
+    parser.add_argument("--det-size", type=int, default=640, help="detector input side")
+    parser.add_argument("--noise", type=float, default=3.0, help="sensor noise (grey levels)")
+    parser.add_argument("--no-gt", action="store_true", help="skip the ground-truth clip")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="tracking config override, e.g. --set process_noise=0.5")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        config = tracking_config(args.set)
+        sizes = [parse_resolution(r) for r in args.resolution.split(",") if r.strip()]
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}")
+    if args.frames < 3:
+        raise SystemExit("error: --frames must be at least 3")
+    detector_for = make_detector_factory(args.model)
+    methods = methods_for(args.n, args.d_n or None)
+    out.write(f"tracking config: {config}\n")
+    if not args.no_gt:
+        source = prepare_face(load_photo(args.photo), detector_for)
+        for size in sizes:
+            clip = SynthClip(source, size, args.frames, noise=args.noise)
+            detector = FrameCachedDetector(detector_for(args.det_size))
+            out.write(f"\n== ground truth {size[0]}x{size[1]}, {len(clip)} frames, "
+                      f"photo {args.photo.name}, {args.model.name} at {args.det_size}, "
+                      f"still frames {int(clip.still().sum())} ==\n")
+            evaluate_gt(clip, detector, methods, config, out)
+            out.write(f"detector ms median {percentile(detector.detect_ms, 50):.1f} "
+                      f"p95 {percentile(detector.detect_ms, 95):.1f}\n")
+    for path in args.clip:
+        frames = read_clip(path, args.frames)
+        h, w = frames[0].shape[:2]
+        detector = FrameCachedDetector(detector_for(args.det_size))
+        out.write(f"\n== clip {path.name} {w}x{h}, {len(frames)} frames ==\n")
+        evaluate_real(frames, detector, methods, config, out)
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
