@@ -168,7 +168,7 @@ class PreviewWidget(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if packet.settings.show_debug:
             self._paint_faces(painter, target, scale)
-            self._paint_meters(painter)
+            self._paint_meters(painter, target)
         if packet.errors:
             self._paint_errors(painter, target)
 
@@ -204,7 +204,7 @@ class PreviewWidget(QWidget):
             self._label(painter, at(x1, y1) + QPointF(0, -22),
                         f"{tid} {face.origin} {face.score:.2f}", colour=colour)
 
-    def _paint_meters(self, painter: QPainter) -> None:
+    def _paint_meters(self, painter: QPainter, target: QRectF) -> None:
         lines = [line for line in self._meter_lines if line]
         if not lines:
             return
@@ -212,7 +212,7 @@ class PreviewWidget(QWidget):
         metrics = painter.fontMetrics()
         width = max(metrics.horizontalAdvance(line) for line in lines) + 16
         height = metrics.lineSpacing() * len(lines) + 12
-        box = QRectF(8, 8, min(width, self.width() - 16), height)
+        box = QRectF(target.left() + 8, target.top() + 8, min(width, target.width() - 16), height)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(PANEL_BG)
         painter.drawRoundedRect(box, 6, 6)

@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
         self.store = store
         self.state = state or StoredState()
         self.recordings_dir = recordings_dir or default_recordings_dir()
-        self._ensure_models = ensure_models or (lambda parent, cfg: dialogs.ensure_models(parent, cfg))
+        self._ensure_models = ensure_models or dialogs.ensure_models
         self.last_dialog: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
         self.stop_seconds: float | None = None
@@ -158,7 +158,9 @@ class MainWindow(QMainWindow):
         self._timer.stop()
         self.bridge.close()
         self.app.stop()
-        if not self._started:
+        if not self._started:  # no output thread ran, so close what it would have closed
+            for name in list(self.app.pipeline.sink_names):
+                self.app.pipeline.remove_sink(name)
             self.app.pipeline.source.close()  # type: ignore[attr-defined]
         for thread in self._scan_threads:
             thread.join(timeout=0.2)

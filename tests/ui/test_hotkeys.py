@@ -32,7 +32,7 @@ def test_a_key_bound_twice_is_refused():
         bindings(table)
 
 
-def test_the_window_handles_every_action(make_window, small_video):
+def test_the_window_handles_every_action(make_window, small_video, no_thread_leak):
     from tests.ui.conftest import video_config
 
     running = make_window(video_config(small_video, (160, 120)), start=False)
@@ -46,6 +46,7 @@ def test_the_window_handles_every_action(make_window, small_video):
     assert len(handled) == len(HOTKEYS) - 3
     with pytest.raises(ValueError, match="unknown window action"):
         window.run_action("launch_rockets")
+    window.close()  # never started: the recorder R added must still be closed
 
 
 def test_help_and_readme_show_every_row():

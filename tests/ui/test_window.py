@@ -13,7 +13,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtTest import QTest
 
 from livefusion.app import RECORD_SINK, VCAM_SINK
-from tests.ui.conftest import video_config
+from tests.media_helpers import make_video
+from tests.ui.conftest import moving_video, video_config
 from tests.ui.helpers import wait_for, wait_frames
 
 SIZE = (160, 120)
@@ -28,20 +29,23 @@ def press(window, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     QTest.keyClick(window, key, modifier)
 
 
-def test_window_shows_frames_from_the_video_aspect_kept(running):
-    window = running.window
-    wait_frames(window, 10)
+@pytest.mark.parametrize("size", [SIZE, (1280, 720)], ids=["160x120", "1280x720"])
+def test_window_shows_frames_from_the_video_aspect_kept(make_window, tmp_path, size):
+    video = moving_video(tmp_path / f"clip{size[0]}.avi", frames=30, size=size)
+    window = make_window(video_config(video, size)).window
+    wait_frames(window, 30)
     packet = window.preview.packet
-    assert packet.frame.shape[:2] == (SIZE[1], SIZE[0])
-    for size in ((900, 500), (500, 700)):  # wide and tall windows: letterbox, never stretch
-        window.preview.resize(*size)
-        rect: QRectF = window.preview.image_rect()
-        assert rect.width() / rect.height() == pytest.approx(SIZE[0] / SIZE[1], rel=1e-3)
-        assert rect.width() == pytest.approx(size[0]) or rect.height() == pytest.approx(size[1])
+    assert packet.frame.shape[:2] == (size[1], size[0])
     stats = window.ui_stats()
-    print(f"\nUI thread per frame (wrap + paint) over {stats.count} frames: "
+    print(f"\nUI thread per {size[0]}x{size[1]} frame (wrap + paint into "
+          f"{window.preview.width()}x{window.preview.height()}) over {stats.count} frames: "
           f"p50 {stats.p50_ms:.2f} ms, p95 {stats.p95_ms:.2f} ms")
-    assert stats.count >= 10
+    assert stats.count >= 30
+    for area in ((900, 500), (500, 700)):  # wide and tall windows: letterbox, never stretch
+        window.preview.resize(*area)
+        rect: QRectF = window.preview.image_rect()
+        assert rect.width() / rect.height() == pytest.approx(size[0] / size[1], rel=1e-3)
+        assert rect.width() == pytest.approx(area[0]) or rect.height() == pytest.approx(area[1])
 
 
 def _flip(field):
@@ -264,3 +268,24 @@ def test_settings_and_geometry_are_remembered(make_window, small_video):
     assert (snap.detect_every, snap.color_transfer, snap.opacity, snap.show_debug) == (9, False, 0.4, True)
     assert (second.window.width(), second.window.height()) == (700, 500)
     assert second.window.controls.interval.value() == 9
+
+
+def test_switching_input_keeps_settings_and_outputs(make_window, small_video, tmp_path,
+                                                    recording_backend):
+    running = make_window(video_config(small_video, SIZE, **{
+        "output.virtual_cam_backend": "livefusion-ui-test"}))
+    window = running.window
+    press(window, Qt.Key.Key_V)
+    press(window, Qt.Key.Key_D)
+    other = make_video(tmp_path / "other.avi", frames=20, size=(320, 240), codec="MJPG")
+    old_pipeline = running.app.pipeline
+    window.switch_input(str(other))
+    assert not old_pipeline.running
+    app = window.app
+    assert app is not running.app and app.pipeline.running
+    assert app.settings.snapshot().show_debug
+    # The new clip is flat grey (the first one a gradient), scaled to the configured size.
+    wait_for(lambda: window.preview.packet is not None
+             and window.preview.packet.frame.std() < 8, "frames of the new input")
+    wait_for(lambda: VCAM_SINK in app.pipeline.sink_names, "the virtual camera on the new pipeline")
+    assert window.controls.camera.currentData() == str(other)
