@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.last_dialog: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
         self.stop_seconds: float | None = None
+        self.recording_finalised: Future | None = None
         self._started = False
         self._stopped = False
         self._scan_threads: list[threading.Thread] = []
@@ -290,7 +291,9 @@ class MainWindow(QMainWindow):
         if not on:
             if self.app.outputs.recording:
                 path = self.app.outputs.recording
-                self._when_done(self.app.stop_recording(),
+                # Done once the file is finalised (the sink leaves the list a moment earlier).
+                self.recording_finalised = self.app.stop_recording()
+                self._when_done(self.recording_finalised,
                                 lambda f: self._message(f"Recording saved: {path}"))
             return
         if self.app.outputs.recording:

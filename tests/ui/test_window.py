@@ -186,7 +186,8 @@ def test_r_records_to_a_file_that_plays(running, tmp_path):
              "10 frames recorded")
     press(window, Qt.Key.Key_R)
     assert app.outputs.recording == ""
-    wait_for(lambda: RECORD_SINK not in app.pipeline.sink_names, "the recorder closed")
+    assert window.recording_finalised.result(timeout=10) is True  # closed and finalised
+    assert RECORD_SINK not in app.pipeline.sink_names
     capture = cv2.VideoCapture(path)
     frames = 0
     while True:
