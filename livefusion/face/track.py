@@ -285,6 +285,10 @@ def _usable(detections: list[Face], shape: tuple[int, ...]) -> list[Face]:
             continue
         if box[2] - box[0] < 2 or box[3] - box[1] < 2 or _visible_fraction(box, shape) <= 0:
             continue
+        side = max(box[2] - box[0], box[3] - box[1])
+        if np.any(kps < box[:2] - side) or np.any(kps > box[2:] + side):
+            log.warning("detector returned keypoints far outside their box; face ignored")
+            continue
         out.append(det)
     return out
 

@@ -1,0 +1,120 @@
+"""Optical flow on the face region: a known similarity of a textured picture is recovered
+within a pixel; failures say why."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from livefusion.face.flow import FaceFlow, apply_to_box, apply_to_points, region_around
+
+
+def textured(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A BGR picture with texture at several scales (corners everywhere)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    fine = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 1.2)
+    coarse = cv2.resize(rng.uniform(0, 255, (h // 16 + 1, w // 16 + 1)).astype(np.float32),
+                        (w, h), interpolation=cv2.INTER_CUBIC)
+    gray = np.clip(0.6 * fine + 0.4 * coarse, 0, 255).astype(np.uint8)
+    return cv2.merge([gray, np.roll(gray, 3, axis=1), np.roll(gray, 5, axis=0)])
+
+
+def similarity(centre, angle_deg, scale, shift) -> np.ndarray:
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle_deg, scale)
+    m[:, 2] += shift
+    return m
+
+
+CASES = [
+    # frame (h, w), face box, angle, scale, shift
+    ((240, 320), (110, 70, 210, 190), 0.0, 1.0, (3.5, -2.25)),
+    ((240, 320), (110, 70, 210, 190), 6.0, 1.0, (0.0, 0.0)),
+    ((240, 320), (110, 70, 210, 190), 0.0, 1.06, (0.0, 0.0)),
+    ((240, 320), (110, 70, 210, 190), -4.0, 0.96, (-5.0, 4.0)),
+    # a large face: tracked on a 3x shrunk copy of its region
+    ((480, 640), (200, 90, 480, 420), 3.0, 1.02, (7.0, 5.5)),
+]
+
+
+@pytest.mark.parametrize("shape, box, angle, scale, shift", CASES)
+def test_known_similarity_is_recovered_within_a_pixel(shape, box, angle, scale, shift):
+    box = np.array(box, np.float32)
+    first = textured(shape)
+    centre = (box[:2] + box[2:]) / 2
+    m = similarity(centre, angle, scale, shift)
+    second = cv2.warpAffine(first, m, (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT)
+    flow = FaceFlow()
+    flow.start(first, box)
+    result = flow.step(second)
+    assert result.ok, result.reason
+    # Points spread over the face (like the five keypoints) land where the truth puts them.
+    pts = np.array([[box[0] + 0.3 * (box[2] - box[0]), box[1] + 0.4 * (box[3] - box[1])],
+                    [box[0] + 0.7 * (box[2] - box[0]), box[1] + 0.4 * (box[3] - box[1])],
+                    [centre[0], centre[1]],
+                    [box[0] + 0.35 * (box[2] - box[0]), box[1] + 0.75 * (box[3] - box[1])],
+                    [box[0] + 0.65 * (box[2] - box[0]), box[1] + 0.75 * (box[3] - box[1])]])
+    err = np.linalg.norm(apply_to_points(result.matrix, pts) - apply_to_points(m, pts), axis=1)
+    assert err.max() < 1.0, err
+    assert result.inliers >= 8
+    # The remembered box moved with the face, ready for the next frame.
+    np.testing.assert_allclose(flow.box, apply_to_box(m, box), atol=1.5)
+
+
+def test_a_sequence_of_steps_accumulates_little_drift():
+    shape, box = (240, 320), np.array([110, 70, 210, 190], np.float32)
+    base = textured(shape, seed=4)
+    flow = FaceFlow()
+    flow.start(base, box)
+    total = np.eye(3)
+    centre = (box[:2] + box[2:]) / 2
+    for k in range(1, 11):
+        m = similarity(centre, 0.5 * k, 1.0, (1.3 * k, -0.7 * k))
+        frame = cv2.warpAffine(base, m, (shape[1], shape[0]), borderMode=cv2.BORDER_REFLECT)
+        result = flow.step(frame)
+        assert result.ok, result.reason
+        total = np.vstack([result.matrix, [0, 0, 1]]) @ total
+        truth = m
+    pts = np.array([centre, box[:2] + 20, box[2:] - 20])
+    err = np.linalg.norm(apply_to_points(total[:2], pts) - apply_to_points(truth, pts), axis=1)
+    assert err.max() < 1.0, err
+
+
+@pytest.mark.parametrize("second, reason", [
+    (lambda first: textured(first.shape[:2], seed=99), "forward-backward|inliers|implausible"),
+    (lambda first: np.full_like(first, 128), "forward-backward|inliers|corners"),
+])
+def test_flow_failure_is_reported_with_a_reason(second, reason):
+    first = textured((240, 320))
+    box = np.array([110, 70, 210, 190], np.float32)
+    flow = FaceFlow()
+    flow.start(first, box)
+    result = flow.step(second(first))
+    assert not result.ok
+    assert result.matrix is None
+    assert re.search(reason, result.reason), result.reason
+
+
+def test_flat_face_has_no_corners_to_follow():
+    flat = np.full((240, 320, 3), 90, np.uint8)
+    flow = FaceFlow()
+    flow.start(flat, np.array([110, 70, 210, 190], np.float32))
+    result = flow.step(flat)
+    assert not result.ok and "corners" in result.reason
+
+
+def test_step_before_start_is_an_error():
+    with pytest.raises(RuntimeError, match="start"):
+        FaceFlow().step(np.zeros((10, 10, 3), np.uint8))
+
+
+@pytest.mark.parametrize("box", [(-50, -40, 100, 120), (300, 200, 700, 600), (0, 0, 640, 480),
+                                 (10, 10, 12, 12)])
+def test_region_stays_in_the_frame_and_divides_by_its_shrink_factor(box):
+    x0, y0, x1, y1, k = region_around((480, 640), np.array(box, np.float32), 0.3, 100)
+    assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+    assert k >= 1 and (x1 - x0) % k == 0 and (y1 - y0) % k == 0

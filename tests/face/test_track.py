@@ -1,0 +1,260 @@
+"""TrackingLocator: detection every N frames, flow in between, ids, re-detection, new faces,
+faces leaving the frame, bad detector output.
+
+The detector here is a test double that knows the clip's true keypoints (the clip is built by
+construction, so the truth is exact), adds deterministic noise and counts its calls; the
+optical flow and the filters are the real ones on real rendered frames.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from livefusion.config import TrackingConfig
+from livefusion.face.track import TrackingLocator
+from livefusion.face.types import FaceLocator
+from livefusion.packet import Face, FramePacket
+from livefusion.settings import LiveSettings
+from livefusion.synthclip import FaceSource, Keyframe, Pose, SynthClip
+
+SIZE = (320, 240)
+CONFIG = TrackingConfig(flow_noise=0.05)
+
+
+def face_source(seed: int = 0, side: int = 120) -> FaceSource:
+    """A textured oval 'face' with five keypoints where a face has them."""
+    rng = np.random.default_rng(seed)
+    fine = cv2.GaussianBlur(rng.uniform(0, 255, (side, side, 3)).astype(np.float32), (0, 0), 1.5)
+    image = np.clip(fine * 0.7 + 60, 0, 255).astype(np.uint8)
+    kps = np.array([[0.35, 0.42], [0.65, 0.42], [0.5, 0.57], [0.38, 0.74], [0.62, 0.74]]) * side
+    for x, y in kps:
+        cv2.circle(image, (int(x), int(y)), side // 20, (30, 30, 30), -1)
+    alpha = np.zeros((side, side), np.float32)
+    cv2.ellipse(alpha, (side // 2, side // 2), (side * 9 // 20, side * 9 // 20), 0, 0, 360, 1, -1)
+    box = np.array([0.15, 0.15, 0.85, 0.92]) * side
+    return FaceSource(image, cv2.GaussianBlur(alpha, (5, 5), 0), kps, box)
+
+
+def clip_with(path, n_frames=40, seed=0, noise=2.0) -> SynthClip:
+    return SynthClip(face_source(seed), SIZE, n_frames, path=path, face_height=0.45,
+                     noise=noise, seed=seed)
+
+
+STILL = (Keyframe(0.0, Pose(0.5, 0.5)), Keyframe(1.0, Pose(0.5, 0.5)))
+MOVING = (Keyframe(0.0, Pose(0.4, 0.5)), Keyframe(1.0, Pose(0.6, 0.45, 8.0, 1.1)))
+
+
+class TruthDetector:
+    """Returns the clip's true faces plus deterministic noise; counts calls per frame.
+
+    `index` must be set to the frame number before each locate() (like a camera's clock).
+    `faces_at(t)` -> list of (kps, box) gives what is 'in' frame t.
+    """
+
+    def __init__(self, faces_at, noise_px: float = 1.0, seed: int = 0) -> None:
+        self.faces_at = faces_at
+        self.noise_px = noise_px
+        self.seed = seed
+        self.index = 0
+        self.calls: list[int] = []
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        self.calls.append(self.index)
+        rng = np.random.default_rng((self.seed, self.index))
+        out = []
+        for kps, box in self.faces_at(self.index):
+            n = rng.normal(0, self.noise_px, (5, 2))
+            out.append(Face(bbox=np.asarray(box, np.float32) + n[0, 0],
+                            kps=(np.asarray(kps) + n).astype(np.float32), score=0.9))
+        return out
+
+
+def run(locator, frames, detector, n: int, count: int):
+    """Feed `count` frames; returns per-frame face lists and packets."""
+    results, packets = [], []
+    for t in range(count):
+        detector.index = t
+        packet = FramePacket(seq=t, t_capture_ns=0, frame=frames(t),
+                             settings=LiveSettings(detect_every=n))
+        results.append(locator.locate(packet))
+        packets.append(packet)
+    return results, packets
+
+
+def single(clip):
+    return lambda t: [(clip.keypoints(t), clip.box(t))]
+
+
+def test_is_a_face_locator():
+    assert isinstance(TrackingLocator(TruthDetector(lambda t: [])), FaceLocator)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_detects_every_n_frames_and_keeps_the_id(n):
+    clip = clip_with(MOVING, 30)
+    det = TruthDetector(single(clip))
+    locator = TrackingLocator(det, CONFIG)
+    results, packets = run(locator, clip.frame, det, n, 30)
+    assert det.calls == list(range(0, 30, n))
+    assert locator.detector_calls == len(det.calls)
+    assert all(len(faces) == 1 and faces[0].track_id == 0 for faces in results)
+    origins = [faces[0].origin for faces in results]
+    assert origins == ["detect" if t % n == 0 else "track" for t in range(30)]
+    assert all("track" in p.timings_ms for p in packets)
+    assert [("detect" in p.timings_ms) for p in packets] == [t % n == 0 for t in range(30)]
+    # Tracked keypoints stay on the moving face.
+    for t, faces in enumerate(results):
+        iod = np.linalg.norm(clip.keypoints(t)[1] - clip.keypoints(t)[0])
+        assert np.linalg.norm(faces[0].kps - clip.keypoints(t), axis=1).mean() < 0.1 * iod
+
+
+def test_steadier_than_raw_detection_on_a_still_face():
+    clip = clip_with(STILL, 40)
+    raw_det, det = TruthDetector(single(clip), 1.5), TruthDetector(single(clip), 1.5)
+    raw, _ = run(TrackingLocator(raw_det, TrackingConfig(filter="none"), use_flow=False),
+                 clip.frame, raw_det, 1, 40)
+    tracked, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 5, 40)
+
+    def jitter(results):
+        k = np.array([faces[0].kps for faces in results], np.float64)[5:]
+        return np.sqrt(((k[2:] - 2 * k[1:-1] + k[:-2]) ** 2).sum(axis=2).mean())
+
+    assert jitter(tracked) < 0.5 * jitter(raw)
+
+
+def test_lost_track_is_detected_again_on_the_same_frame():
+    """The face jumps across the frame at t=12: flow cannot follow, detection runs at once."""
+    jump = (Keyframe(0.0, Pose(0.3, 0.5)), Keyframe(0.5, Pose(0.3, 0.5)),
+            Keyframe(0.5, Pose(0.72, 0.5)), Keyframe(1.0, Pose(0.72, 0.5)))
+    clip = clip_with(jump, 25)
+    jumped_at = next(t for t in range(25) if clip.pose(t).cx > 0.5)
+    det = TruthDetector(single(clip))
+    locator = TrackingLocator(det, CONFIG)
+    results, _ = run(locator, clip.frame, det, 10, 25)
+    assert jumped_at in det.calls and jumped_at % 10 != 0
+    assert locator.stats.forced_detections >= 1
+    faces = results[jumped_at]
+    assert len(faces) == 1 and faces[0].origin == "detect"
+    assert np.linalg.norm(faces[0].kps - clip.keypoints(jumped_at), axis=1).mean() < 5.0
+
+
+def test_a_new_face_appears_within_n_frames():
+    clip = clip_with(STILL, 30)
+    second_kps = clip.keypoints(0) + np.array([-100.0, 0.0])
+    second_box = clip.box(0) + np.array([-100.0, 0, -100.0, 0])
+    arrives = 7
+
+    def faces_at(t):
+        out = [(clip.keypoints(t), clip.box(t))]
+        if t >= arrives:
+            out.append((second_kps, second_box))
+        return out
+
+    det = TruthDetector(faces_at)
+    n = 5
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, n, 30)
+    first_seen = next(t for t, faces in enumerate(results) if len(faces) == 2)
+    assert arrives <= first_seen < arrives + n
+    ids = {f.track_id for f in results[first_seen]}
+    assert ids == {0, 1}
+    assert all({f.track_id for f in faces} == {0, 1} for faces in results[first_seen:])
+
+
+def test_a_face_leaving_the_frame_is_dropped_cleanly():
+    leave = (Keyframe(0.0, Pose(0.5, 0.5)), Keyframe(1.0, Pose(1.35, 0.5)))
+    clip = clip_with(leave, 30)
+    w, h = SIZE
+
+    def faces_at(t):  # the detector sees it while most of it is inside
+        box = clip.box(t)
+        return [(clip.keypoints(t), box)] if box[2] < w + 0.3 * (box[2] - box[0]) else []
+
+    det = TruthDetector(faces_at)
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 4, 30)
+    assert results[0] and not results[-1]
+    for faces in results:
+        for f in faces:
+            assert np.all(np.isfinite(f.kps)) and np.all(np.isfinite(f.bbox))
+            assert f.bbox[0] < w  # never reported once wholly outside
+
+
+def test_nan_and_inf_detections_are_ignored():
+    clip = clip_with(STILL, 12)
+    good = single(clip)
+
+    def faces_at(t):
+        bad_kps = np.full((5, 2), np.nan) if t % 2 else np.full((5, 2), np.inf)
+        return [(bad_kps, clip.box(t))] + (good(t) if t >= 4 else [])
+
+    det = TruthDetector(faces_at)
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 2, 12)
+    assert all(not faces for faces in results[:4])
+    assert all(len(faces) == 1 for faces in results[4:])
+
+
+def test_reset_and_frame_size_change_detect_on_the_next_frame():
+    clip = clip_with(STILL, 10)
+    det = TruthDetector(single(clip))
+    locator = TrackingLocator(det, CONFIG)
+    run(locator, clip.frame, det, 5, 3)
+    assert det.calls == [0]
+    locator.reset()
+    det.index = 3
+    locator.locate(FramePacket(seq=3, t_capture_ns=0, frame=clip.frame(3),
+                               settings=LiveSettings(detect_every=5)))
+    assert det.calls == [0, 3]
+    det.index = 4
+    small = cv2.resize(clip.frame(4), (160, 120))
+    locator.locate(FramePacket(seq=4, t_capture_ns=0, frame=small,
+                               settings=LiveSettings(detect_every=5)))
+    assert det.calls == [0, 3, 4]
+
+
+def test_detect_every_can_change_between_frames():
+    clip = clip_with(STILL, 20)
+    det = TruthDetector(single(clip))
+    locator = TrackingLocator(det, CONFIG)
+    for t in range(20):
+        det.index = t
+        locator.locate(FramePacket(seq=t, t_capture_ns=0, frame=clip.frame(t),
+                                   settings=LiveSettings(detect_every=2 if t < 10 else 5)))
+    assert det.calls == [0, 2, 4, 6, 8, 13, 18]  # N counts from the last detection
+
+
+finite = st.floats(-400, 700, allow_nan=False, width=32)
+weird = st.sampled_from([np.nan, np.inf, -np.inf, 1e30])
+coord = st.one_of(finite, weird)
+
+
+@st.composite
+def detections(draw):
+    """Up to 3 faces: random boxes and keypoints, some non-finite, some outside the frame."""
+    faces = []
+    for _ in range(draw(st.integers(0, 3))):
+        x, y = draw(finite), draw(finite)
+        side = draw(st.floats(4, 200, width=32))
+        kps = np.array([[draw(coord), draw(coord)] for _ in range(5)])
+        if draw(st.booleans()):  # plausible keypoints inside the box
+            kps = np.array([[x, y]]) + side * np.array(
+                [[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]])
+        faces.append((kps, np.array([x, y, x + side, y + side])))
+    return faces
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(detections(), min_size=1, max_size=8), st.integers(1, 4))
+def test_any_detector_output_gives_finite_faces_with_unique_ids(script, n):
+    frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    det = TruthDetector(lambda t: script[t % len(script)], noise_px=0.0)
+    locator = TrackingLocator(det, CONFIG)
+    results, _ = run(locator, lambda t: frame, det, n, 2 * len(script))
+    for faces in results:
+        ids = [f.track_id for f in faces]
+        assert len(ids) == len(set(ids))
+        for f in faces:
+            assert f.kps.shape == (5, 2) and f.bbox.shape == (4,)
+            assert np.all(np.isfinite(f.kps)) and np.all(np.isfinite(f.bbox))
