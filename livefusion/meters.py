@@ -108,6 +108,7 @@ class Meters:
         self._clock = clock
         self._start = clock()
         self._stages: dict[str, deque[float]] = {}
+        self._stage_seen: dict[str, int] = {}  # frames_out when the stage last reported
         self._e2e: deque[float] = deque(maxlen=window)
         self._in = _RateCounter()
         self._out = _RateCounter()
@@ -122,6 +123,7 @@ class Meters:
         with self._lock:
             self._start = self._clock()
             self._stages.clear()
+            self._stage_seen.clear()
             self._e2e.clear()
             self._in = _RateCounter()
             self._out = _RateCounter()
@@ -134,6 +136,7 @@ class Meters:
             if bucket is None:
                 bucket = self._stages[stage] = deque(maxlen=self._window)
             bucket.append(ms)
+            self._stage_seen[stage] = self._frames_out
 
     def record_stages(self, timings_ms: dict[str, float]) -> None:
         for stage, ms in timings_ms.items():
@@ -168,7 +171,10 @@ class Meters:
         with self._lock:
             now = self._clock()
             return MetersSnapshot(
-                stages={name: summarize(values) for name, values in self._stages.items()},
+                # a stage that has not reported for a whole window (e.g. "passthrough" after
+                # the face engine loaded) is no longer part of the pipeline: leave it out
+                stages={name: summarize(values) for name, values in self._stages.items()
+                        if self._frames_out - self._stage_seen[name] <= self._window},
                 e2e=summarize(self._e2e),
                 fps_in=self._in.rate(now),
                 fps_out=self._out.rate(now),

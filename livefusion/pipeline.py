@@ -190,8 +190,17 @@ class Pipeline:
         return self
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop all threads; returns within about `timeout` seconds."""
+        """Stop all threads; returns within about `timeout` seconds. A pipeline that never
+        started still closes its source and sinks (they may hold devices or writer threads)."""
         self._stop.set()
+        if not self._threads:
+            for sink in list(self._sinks):
+                self._close_sink(sink)
+            self._sinks.clear()
+            try:
+                self.source.close()
+            except Exception as exc:
+                log.warning("closing the source failed: %s", exc)
         self._slot_in.close()
         self._slot_out.close()
         deadline = time.monotonic() + timeout

@@ -54,3 +54,13 @@ def test_status_line_names_stages_drops_and_errors():
     line = m.snapshot().status_line()
     for part in ("swap=12.0", "blend=2.0", "dropped 3", "errors 1", "vcam off"):
         assert part in line
+
+
+def test_a_stage_that_stopped_reporting_leaves_the_snapshot_after_a_window():
+    m = Meters(window=10)
+    m.record_stage("passthrough", 0.1)
+    for _ in range(11):
+        m.record_stage("swap", 5.0)
+        m.frame_out(5.0)
+    stages = m.snapshot().stages
+    assert "swap" in stages and "passthrough" not in stages

@@ -200,3 +200,10 @@ def test_lossless_mode_processes_every_frame(no_thread_leak):
         assert pipe.wait(10)
     assert sink.seqs == list(range(60))
     assert pipe.meters.snapshot().dropped_total == 0
+
+
+def test_stop_without_start_closes_source_and_sinks():
+    source = PacedSyntheticSource()
+    sink = RecordingSink()
+    Pipeline(source, sinks=[sink]).stop()
+    assert source.closed and sink.closed.is_set()
