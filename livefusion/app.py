@@ -208,20 +208,28 @@ class LiveApp:
         return sink
 
     def set_virtual_cam(self, enabled: bool) -> Future:
+        """Turn the virtual camera on or off. Opening a driver can take a moment (OBS on
+        Windows), so it happens on a short-lived thread, never the caller's (the UI's); the
+        future says whether the camera is on."""
+        result: Future = Future()
         if not enabled:
             self.outputs.virtual_cam = "off"
             self.meters.set_extra("vcam", "off")
             return self.pipeline.remove_sink(VCAM_SINK)
         if VCAM_SINK in self.pipeline.sink_names:
-            done: Future = Future()
-            done.set_result(True)
-            return done
-        sink = self.make_virtual_cam()
-        if sink is None:
-            failed: Future = Future()
-            failed.set_result(False)
-            return failed
-        return self.pipeline.add_sink(sink)
+            result.set_result(True)
+            return result
+
+        def _open() -> None:
+            sink = self.make_virtual_cam()
+            if sink is None:
+                result.set_result(False)
+                return
+            added = self.pipeline.add_sink(sink)
+            added.add_done_callback(lambda f: result.set_result(f.exception() is None))
+
+        threading.Thread(target=_open, name="lf-vcam-open", daemon=True).start()
+        return result
 
     def start_recording(self, path: str | Path) -> Future:
         sink = make_recorder(self.config, path, self.fps)
