@@ -55,3 +55,12 @@ def test_help_and_readme_show_every_row():
     for row in HOTKEYS:
         assert f"| `{row.shown}` | {row.description} |" in table
     assert isinstance(bindings()[0], Binding)
+
+
+def test_readme_lists_the_same_hotkeys_as_the_window():
+    from pathlib import Path
+
+    from ui.hotkeys import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme
