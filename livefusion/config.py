@@ -85,9 +85,11 @@ class FaceConfig:
 @dataclass
 class TrackingConfig:
     filter: str = _opt("kalman", choices=("kalman", "none"))
-    process_noise: float = _opt(1.0, min=1e-6, max=1e6)
-    detect_noise: float = _opt(4.0, min=1e-6, max=1e6, help="detector keypoint variance, px^2")
-    flow_noise: float = _opt(1.0, min=1e-6, max=1e6, help="flow keypoint variance, px^2")
+    process_noise: float = _opt(1.0, min=1e-6, max=1e6, help="Kalman process noise (velocity change)")
+    detect_noise: float = _opt(
+        4.0, min=1e-6, max=1e6, help="detector keypoint variance, px^2 at a 100 px eye distance")
+    flow_noise: float = _opt(
+        0.05, min=1e-6, max=1e6, help="flow motion variance per frame, px^2 at a 100 px eye distance")
     max_fb_error: float = _opt(1.5, min=0.1, max=50, help="forward-backward flow error, px")
     min_inliers: int = _opt(8, min=3, max=500)
 

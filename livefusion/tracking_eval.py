@@ -63,17 +63,14 @@ STILL_REAL = 0.002  # real clips: smoothed box-centre speed under this x box wid
 
 def make_detector_factory(model: Path, *, threads: int = 0) -> Callable[[int], Detector]:
     """`factory(input_size)` -> an SCRFD detector on one shared CPU onnxruntime session."""
-    import onnxruntime as ort
-
+    from livefusion.config import RuntimeConfig
     from livefusion.face.detect import ScrfdDetector
+    from livefusion.runtime import create_session
 
     if not Path(model).is_file():
         raise FileNotFoundError(f"detector model {model} does not exist; pass --model PATH.onnx")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # dynamic input sizes make ORT warn on every run
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = create_session(Path(model), RuntimeConfig(providers=["cpu"], intra_threads=threads,
+                                                        warmup=False), label="detector")
     return lambda size: ScrfdDetector(session, input_size=size)
 
 
