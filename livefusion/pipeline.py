@@ -21,11 +21,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-import cv2
 import numpy as np
 
+from livefusion.imageio import to_bgr_uint8
 from livefusion.mailbox import LatestSlot, SlotClosed
 from livefusion.meters import Meters
+from livefusion.no_signal import no_signal_frame
 from livefusion.packet import FramePacket
 from livefusion.settings import SettingsBox
 from livefusion.sources import SourceEnded
@@ -97,36 +98,7 @@ def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:
     """Bring a source frame to HxWx3 uint8 BGR, or raise ValueError saying what it was."""
     if not isinstance(frame, np.ndarray) or frame.size == 0:
         raise ValueError("source returned an empty frame")
-    if frame.dtype != np.uint8:
-        if frame.dtype == np.uint16:
-            frame = (frame >> 8).astype(np.uint8)
-        else:
-            raise ValueError(f"source returned a {frame.dtype} frame; expected uint8")
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.ndim == 3 and frame.shape[2] == 3:
-        return frame
-    if frame.ndim == 3 and frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    raise ValueError(f"source returned a frame of shape {frame.shape}; expected HxWx3")
-
-
-def no_signal_frame(last: np.ndarray | None, size: tuple[int, int], text: str) -> np.ndarray:
-    """The last good frame dimmed with a 'NO SIGNAL' caption (or a grey frame if none)."""
-    w, h = size
-    if last is not None:
-        frame = (last // 3).astype(np.uint8)
-    else:
-        frame = np.full((h, w, 3), 40, np.uint8)
-    scale = max(frame.shape[1] / 960.0, 0.6)
-    thickness = max(int(2 * scale), 1)
-    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    org = ((frame.shape[1] - tw) // 2, (frame.shape[0] + th) // 2)
-    cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
-                cv2.LINE_AA)
-    return frame
+    return to_bgr_uint8(frame)
 
 
 class Pipeline:

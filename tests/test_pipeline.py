@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from livefusion.packet import FramePacket
-from livefusion.pipeline import Pipeline, PipelineOptions, no_signal_frame
+from livefusion.no_signal import no_signal_frame
+from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.settings import SettingsBox
 from tests.pipeline_doubles import (
     PacedSyntheticSource,
@@ -136,7 +137,7 @@ def test_call_in_inference_runs_on_the_inference_thread(no_thread_leak):
 
 @pytest.mark.parametrize(
     "bad_frame",
-    [np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 5), np.uint8), np.zeros((4, 4, 3), np.float32)],
+    [np.zeros((0, 0, 3), np.uint8), np.zeros((4, 4, 5), np.uint8), np.zeros((2, 4, 4, 3), np.uint8)],
 )
 def test_bad_frame_from_source_is_counted_not_fatal(bad_frame, no_thread_leak):
     class Flaky(PacedSyntheticSource):
