@@ -393,7 +393,8 @@ class MainWindow(QMainWindow):
                 self._relay.send(lambda: self._cameras_found(found))
             except Exception as exc:  # reported in the status bar
                 log.warning("camera scan failed: %s", exc)
-                self._relay.send(lambda: self._message(f"Camera scan failed: {exc}"))
+                message = f"Camera scan failed: {exc}"  # `exc` is unbound after this block
+                self._relay.send(lambda: self._message(message))
 
         thread = threading.Thread(target=scan, name="lf-camera-scan", daemon=True)
         self._scan_threads = [t for t in self._scan_threads if t.is_alive()] + [thread]
