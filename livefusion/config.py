@@ -113,6 +113,7 @@ class RuntimeConfig:
     intra_threads: int = _opt(0, min=0, max=256, help="0 = onnxruntime default")
     inter_threads: int = _opt(0, min=0, max=256)
     graph_optimization: str = _opt("all", choices=("disabled", "basic", "extended", "all"))
+    allow_spinning: bool = _opt(False, help="let onnxruntime's CPU threads spin between runs")
     io_binding: bool = _opt(True)
     warmup: bool = _opt(True)
 

@@ -158,6 +158,10 @@ def session_options(config: RuntimeConfig) -> ort.SessionOptions:
     options.intra_op_num_threads = config.intra_threads
     options.inter_op_num_threads = config.inter_threads
     options.log_severity_level = 3  # onnxruntime's own chatter: errors only
+    # Spinning worker threads burn a core between runs; in a three-thread pipeline that core
+    # is the one tracking and blending need (measured: 56 -> 78 fps on 2 cores with it off).
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if config.allow_spinning else "0")
     return options
 
 

@@ -139,6 +139,14 @@ def test_session_options_come_from_config(swapper_path):
     options = session.session.get_session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_spinning_can_be_allowed():
+    from livefusion.runtime import session_options
+
+    options = session_options(RuntimeConfig(allow_spinning=True))
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
 
 
 @pytest.fixture
