@@ -11,7 +11,7 @@ from livefusion.config import AppConfig
 from livefusion.model_commands import download_models, licence_notice, verify_models
 from livefusion.model_store import load_catalog
 from tests.helpers_http import LocalServer
-from tests.model_builders import identity_swapper
+from tests.face.onnx_builders import identity_inswapper
 from tests.store_env import PLAIN, serve_test_catalog
 
 
@@ -83,7 +83,7 @@ def test_verify_all_good_and_checks_overrides(env, tmp_path):
     store = env.store()
     download_models(_config(), None, io.StringIO(), store=store)
     config = _config()
-    config.models.overrides = {"swapper": str(identity_swapper(tmp_path / "mine.onnx"))}
+    config.models.overrides = {"swapper": str(identity_inswapper(tmp_path / "mine.onnx"))}
     out = io.StringIO()
     assert verify_models(config, out, store=store) == 0
     assert "--model swapper=" in out.getvalue() and "contract checked" in out.getvalue()

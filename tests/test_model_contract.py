@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from onnx import TensorProto
 
 from livefusion.model_contract import (
     ContractError, ModelSignature, TensorInfo, check_file, check_signature, read_signature,
 )
-from tests.model_builders import identity_enhancer, identity_swapper, tiny_embedder
+from tests.face.onnx_builders import arcface_standin, identity_enhancer, identity_inswapper
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     d = tmp_path_factory.mktemp("contracts")
     return {
-        "swapper": identity_swapper(d / "swapper.onnx"),
-        "swapper_fp16": identity_swapper(d / "swapper16.onnx", dtype=TensorProto.FLOAT16),
-        "swapper_256": identity_swapper(d / "swapper256.onnx", target=(1, 3, 256, 256)),
-        "swapper_no_emap": identity_swapper(d / "swapper_no_emap.onnx", emap=False),
-        "embedder": tiny_embedder(d / "embedder.onnx"),
-        "embedder_128": tiny_embedder(d / "embedder128.onnx", size=128),
+        "swapper": identity_inswapper(d / "swapper.onnx"),
+        "swapper_fp16": identity_inswapper(d / "swapper16.onnx", fp16=True),
+        "swapper_256": identity_inswapper(d / "swapper256.onnx", target=(1, 3, 256, 256)),
+        "swapper_no_emap": identity_inswapper(d / "swapper_no_emap.onnx", with_emap=False),
+        "embedder": arcface_standin(d / "embedder.onnx"),
+        "embedder_128": arcface_standin(d / "embedder128.onnx", size=128),
         "enhancer": identity_enhancer(d / "enhancer.onnx", size=64),
         "enhancer_resizing": identity_enhancer(d / "enhancer2.onnx", size=64, out_size=128),
     }
@@ -58,7 +57,7 @@ def test_built_models_fit(built, kind, key):
 @pytest.mark.parametrize("kind, key, expected, found", [
     ("inswapper", "swapper_256", "target [1,3,128,128]", "target [1,3,256,256]"),
     ("inswapper", "swapper_no_emap", "512x512 `emap`", "source [1,512]"),
-    ("inswapper", "embedder", "two inputs", "embedding [1,512]"),
+    ("inswapper", "embedder", "two inputs", "683 [1,512]"),
     ("arcface", "embedder_128", "[1,3,112,112]", "input.1 [1,3,128,128]"),
     ("arcface", "swapper", "one input [1,3,112,112]", "target [1,3,128,128]"),
     ("enhancer", "enhancer_resizing", "output of the input's shape [1,3,64,64]", "output [1,3,128,128]"),

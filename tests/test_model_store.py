@@ -17,7 +17,7 @@ from livefusion.model_store import (
 from livefusion.runtime import SessionFactory
 from tests.conftest import SHARED
 from tests.helpers_http import LocalServer
-from tests.model_builders import identity_swapper, tiny_embedder
+from tests.face.onnx_builders import arcface_standin, identity_inswapper
 from tests.store_env import (
     ALT, MEMBER_A, MEMBER_B, PLAIN, catalog_text, serve_test_catalog, sha,
 )
@@ -223,9 +223,9 @@ def test_leftover_part_is_never_handed_out(env):
 @pytest.fixture(scope="module")
 def own_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("own")
-    return {"swapper": identity_swapper(d / "my_swapper.onnx"),
-            "swapper_256": identity_swapper(d / "big_swapper.onnx", target=(1, 3, 256, 256)),
-            "embedder": tiny_embedder(d / "my_arcface.onnx")}
+    return {"swapper": identity_inswapper(d / "my_swapper.onnx"),
+            "swapper_256": identity_inswapper(d / "big_swapper.onnx", target=(1, 3, 256, 256)),
+            "embedder": arcface_standin(d / "my_arcface.onnx")}
 
 
 def _config(**overrides) -> AppConfig:

@@ -15,7 +15,7 @@ from livefusion.runtime import (
     ModelLoadError, ModelSession, SessionFactory, choose_providers, create_session, cuda_options,
     warmup_shape,
 )
-from tests.model_builders import identity_swapper
+from tests.face.onnx_builders import identity_inswapper
 
 TRT, CUDA, DML, COREML, CPU = ("TensorrtExecutionProvider", "CUDAExecutionProvider",
                                "DmlExecutionProvider", "CoreMLExecutionProvider",
@@ -77,7 +77,7 @@ def test_warmup_shape(shape, size, expected):
 
 @pytest.fixture(scope="module")
 def swapper_path(tmp_path_factory):
-    return identity_swapper(tmp_path_factory.mktemp("rt") / "swapper.onnx")
+    return identity_inswapper(tmp_path_factory.mktemp("rt") / "swapper.onnx")
 
 
 def _cpu_only() -> RuntimeConfig:
