@@ -3,12 +3,18 @@
 For each face the crop's footprint in the frame (the inverse-warped crop square, clipped to
 the frame) is the region of interest (ROI). The crop and a feathered mask are warped into
 that ROI alone and blended there; every pixel outside the ROI is left bit-for-bit as it was.
-The optional Reinhard colour transfer (LAB statistics under the mask) runs at crop size
-(e.g. 128x128), so its cost does not grow with the frame or the face size.
+
+The optional Reinhard colour transfer (LAB statistics under the mask) runs in crop space
+(e.g. 128x128): the target statistics come from the original frame under the same crop
+matrix, which is the swapper's input crop (`Face.target_crop`) when the engine kept it, so
+its cost does not grow with the frame or the face size. Only the warp and the blend scale
+with the face; they run on uint8 in buffers kept between frames (a fresh multi-megabyte
+array per frame costs thousands of page faults, more than the blend itself).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -21,6 +27,9 @@ from livefusion.settings import LiveSettings
 
 _MASK_CACHE_LIMIT = 16
 _MIN_STD = 1e-3
+# OpenCV's 8-bit LAB -> float LAB units: L * 100/255, a - 128, b - 128
+_LAB8_SCALE = np.array([100.0 / 255.0, 1.0, 1.0])
+_LAB8_OFFSET = np.array([0.0, 128.0, 128.0])
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,20 @@ def reinhard_transfer(source: np.ndarray, target: np.ndarray, weights: np.ndarra
     """Give `source` (BGR uint8) the LAB mean and spread of `target` where `weights` >= 0.5.
 
     Statistics of both images are taken under the same mask (the inner part of the blend
-    mask), so the background around the face does not pull the colours.
+    mask), so the background around the face does not pull the colours. The source is
+    converted in float (its pixels are rebuilt from it); the target only gives six numbers,
+    taken from OpenCV's 8-bit LAB (L scaled by 255/100, a and b offset by 128), which is
+    2.5x cheaper than the float conversion and differs from it by ~0.1 LAB unit.
     """
     region = (weights >= 0.5).astype(np.uint8)
     if int(cv2.countNonZero(region)) < 16:
         return source
     src_lab = cv2.cvtColor(source.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_BGR2LAB)
-    dst_lab = cv2.cvtColor(target.astype(np.float32) * np.float32(1.0 / 255.0), cv2.COLOR_BGR2LAB)
     src_mean, src_std = (v.reshape(3) for v in cv2.meanStdDev(src_lab, mask=region))
-    dst_mean, dst_std = (v.reshape(3) for v in cv2.meanStdDev(dst_lab, mask=region))
+    dst_mean, dst_std = (v.reshape(3) for v in cv2.meanStdDev(cv2.cvtColor(target, cv2.COLOR_BGR2LAB),
+                                                             mask=region))
+    dst_mean = (dst_mean - _LAB8_OFFSET) * _LAB8_SCALE
+    dst_std = dst_std * _LAB8_SCALE
     gain = np.where(src_std > _MIN_STD, dst_std / np.maximum(src_std, _MIN_STD), 1.0).astype(np.float32)
     offset = (dst_mean - src_mean * gain).astype(np.float32)
     out_lab = cv2.transform(src_lab, np.hstack([np.diag(gain), offset[:, None]]).astype(np.float32))
