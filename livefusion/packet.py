@@ -35,6 +35,9 @@ class Face:
     # Set by the swapper in the inference thread, consumed by the blender in the output thread.
     swapped_crop: np.ndarray | None = None  # BGR uint8 (S, S, 3)
     crop_matrix: np.ndarray | None = None  # float (2, 3) frame -> crop affine
+    # The frame under crop_matrix at the crop's size (the swapper's input): the colour
+    # transfer's target, so the output thread need not warp it again. None when unknown.
+    target_crop: np.ndarray | None = None  # BGR uint8 (S, S, 3)
 
     @property
     def width(self) -> float:

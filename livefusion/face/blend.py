@@ -158,11 +158,36 @@ class _Masks:
         return cls(mask, alpha, (x - 1.0, y - 1.0, x + w + 1.0, y + h + 1.0))
 
 
+class _Scratch(threading.local):
+    """Per-thread uint8 buffers reused from frame to frame; each grows to the largest ROI seen."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        count = int(np.prod(shape))
+        flat = self.buffers.get(name)
+        if flat is None or flat.size < count:
+            flat = self.buffers[name] = np.empty(count + count // 4, np.uint8)  # headroom for a growing face
+        return flat[:count].reshape(shape)
+
+
+def premultiplied(crop: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """BGRA uint8 at crop size: colour * alpha / 255 in B, G, R and 255 - alpha in A.
+
+    Warping this (instead of colour and alpha apart) leaves one multiply and one add for the
+    frame side of the blend; 255 - alpha is what the frame is weighted by."""
+    alpha3 = cv2.merge([alpha, alpha, alpha])
+    return cv2.merge([cv2.multiply(crop, alpha3, scale=1.0 / 255.0), cv2.bitwise_not(alpha)])
+
+
 class FaceBlender:
-    """Pastes swapped crops into frames; keeps the feather masks it has built."""
+    """Pastes swapped crops into frames; keeps the feather masks it has built and, per thread,
+    the buffers the warp and blend write into."""
 
     def __init__(self) -> None:
         self._masks: dict[tuple[int, float, float], _Masks] = {}
+        self._scratch = _Scratch()
 
     def _masks_for(self, size: int, erode: float, blur: float) -> "_Masks":
         key = (int(size), round(float(erode), 4), round(float(blur), 4))
@@ -177,6 +202,23 @@ class FaceBlender:
         """The float32 feather mask for a crop size and settings (cached)."""
         return self._masks_for(size, erode, blur).mask
 
+    def color_transfer(
+        self, frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, options: BlendOptions,
+        target: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`crop` with the colours of the frame under it (Reinhard in LAB, in crop space).
+
+        `target` is the frame already warped into the crop under `matrix` (the swapper's
+        input crop); it is warped here when not given or not of the crop's shape. Statistics
+        come only from crop pixels that lie inside the frame: outside it the swap input was
+        padding, not face."""
+        size = crop.shape[0]
+        if target is None or target.shape != crop.shape or target.dtype != np.uint8:
+            target = warp_crop(frame, matrix, size)
+        mask = self._masks_for(size, options.mask_erode, options.mask_blur).mask
+        valid = inside_frame(frame.shape, matrix, size)
+        return reinhard_transfer(crop, target, mask if valid is None else mask * valid)
+
     def paste(
         self,
         frame: np.ndarray,
@@ -184,57 +226,63 @@ class FaceBlender:
         matrix: np.ndarray,
         options: BlendOptions,
         *,
+        target: np.ndarray | None = None,
         debug_mask: np.ndarray | None = None,
     ) -> Roi:
         """Blend `crop` (BGR uint8, square) into `frame` in place; returns the ROI written.
 
-        Crop and mask travel as one BGRA image through a single warp into the ROI (OpenCV's
-        4-channel warp is vectorised, 3-channel is not), then blend in 8-bit fixed point:
-        out = (crop * a + frame * (255 - a)) / 255, exact where a is 0 or 255.
+        `target`: the frame under `matrix` at crop size (the swapper's input crop), used by the
+        colour transfer; warped from `frame` when None. The crop, premultiplied by the mask,
+        travels with the inverse mask as one BGRA image through a single warp into the ROI
+        (OpenCV's 4-channel warp is vectorised, 3-channel is not), then the blend is 8-bit:
+        out = crop*a/255 + frame*(255 - a)/255, exact where a is 0 or 255.
         """
         size = crop.shape[0]
         if crop.ndim != 3 or crop.shape[1] != size or crop.shape[2] != 3 or crop.dtype != np.uint8:
             raise ValueError(f"swapped crop must be a square BGR uint8 image, got {crop.shape} {crop.dtype}")
         masks = self._masks_for(size, options.mask_erode, options.mask_blur)
-        mask, alpha = masks.mask, masks.alpha
         roi = paste_roi(frame.shape, matrix, size, masks.support)
         if roi.empty or options.opacity <= 0.0:
             return Roi(0, 0, 0, 0)
         if options.color_transfer:
-            # Statistics only from crop pixels that lie inside the frame: outside it the swap
-            # input was padding, not face.
-            valid = inside_frame(frame.shape, matrix, size)
-            weights = mask if valid is None else mask * valid
-            crop = reinhard_transfer(crop, warp_crop(frame, matrix, size), weights)
+            crop = self.color_transfer(frame, crop, matrix, options, target)
+        alpha = masks.alpha
         if options.opacity < 1.0:
             alpha = cv2.convertScaleAbs(alpha, alpha=float(options.opacity))
         m = np.asarray(matrix, np.float64).copy()
         m[:, 2] += m[:, :2] @ np.array([roi.x0, roi.y0], np.float64)  # ROI pixel -> crop pixel
-        dsize = (roi.x1 - roi.x0, roi.y1 - roi.y0)
-        warped = cv2.warpAffine(cv2.merge([crop, alpha]), m, dsize,
+        width, height = roi.x1 - roi.x0, roi.y1 - roi.y0
+        scratch = self._scratch
+        warped = cv2.warpAffine(premultiplied(crop, alpha), m, (width, height),
+                                dst=scratch.take("warped", (height, width, 4)),
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        a1 = cv2.extractChannel(warped, 3)
-        a3 = cv2.cvtColor(a1, cv2.COLOR_GRAY2BGR)
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 255))
+        inverse = cv2.extractChannel(warped, 3, dst=scratch.take("inverse", (height, width)))
+        theirs = cv2.cvtColor(inverse, cv2.COLOR_GRAY2BGR, dst=scratch.take("theirs", (height, width, 3)))
         region = frame[roi.y0:roi.y1, roi.x0:roi.x1]
-        ours = cv2.multiply(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), a3, scale=1.0 / 255.0)
-        theirs = cv2.multiply(region, cv2.bitwise_not(a3), scale=1.0 / 255.0)
+        cv2.multiply(region, theirs, dst=theirs, scale=1.0 / 255.0)
+        ours = cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR, dst=scratch.take("ours", (height, width, 3)))
         cv2.add(ours, theirs, dst=region)
         if debug_mask is not None:
-            target = debug_mask[roi.y0:roi.y1, roi.x0:roi.x1]
-            np.maximum(target, a1.astype(np.float32) * np.float32(1.0 / 255.0), out=target)
+            target_mask = debug_mask[roi.y0:roi.y1, roi.x0:roi.x1]
+            np.maximum(target_mask, (255.0 - inverse.astype(np.float32)) * np.float32(1.0 / 255.0),
+                       out=target_mask)
         return roi
 
     def paste_faces(
         self, frame: np.ndarray, faces: Iterable[Face], options: BlendOptions,
         *, debug_mask: np.ndarray | None = None,
     ) -> list[Roi]:
-        """Paste every face that carries a swapped crop; returns the ROIs written."""
+        """Paste every face that carries a swapped crop; returns the ROIs written.
+
+        A face's `target_crop` (the swapper's input) spares the colour transfer a warp; it is
+        only trusted at the swapped crop's shape (an enhancer changes crop size and matrix)."""
         rois = []
         for face in faces:
             if face.swapped_crop is None or face.crop_matrix is None:
                 continue
-            roi = self.paste(frame, face.swapped_crop, face.crop_matrix, options, debug_mask=debug_mask)
+            roi = self.paste(frame, face.swapped_crop, face.crop_matrix, options,
+                             target=face.target_crop, debug_mask=debug_mask)
             if not roi.empty:
                 rois.append(roi)
         return rois

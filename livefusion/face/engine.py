@@ -158,10 +158,13 @@ class FaceEngine:
             for face, crop in aligned:
                 face.swapped_crop = self.swapper.swap_crop(crop.image, source.latent)
                 face.crop_matrix = crop.matrix
+                face.target_crop = crop.image  # the colour transfer's target: no second warp
         if settings.enhancer_enabled and self.enhancer is not None and aligned:
             with packet.timed("enhance"):
-                for face, _ in aligned:
+                for face, crop in aligned:
                     self.enhancer.enhance(frame, face)
+                    if face.crop_matrix is not crop.matrix:
+                        face.target_crop = None  # a new crop frame: the blender warps its own
                 self.enhancer.forget_except({f.track_id for f in faces if f.track_id >= 0})
 
     # --- output thread ------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Contract (MODELS.md): `target` [1,3,128,128] RGB in [0,1], aligned to arcface_128; `source`
 [1,512] latent = normalize(normalize(embedding) @ emap); `output` [1,3,128,128] RGB in [0,1].
 `emap` is the graph's last initializer, read once with `load_emap`. The swapped crop and its
-frame->crop matrix are stored on the Face for the blender in the output thread.
+frame->crop matrix are stored on the Face for the blender in the output thread, with the
+aligned input crop (`target_crop`), which the colour transfer takes its target colours from.
 """
 
 from __future__ import annotations
@@ -176,7 +177,9 @@ class InswapperSwapper:
         return cv2.cvtColor(result, cv2.COLOR_RGB2BGR)
 
     def swap(self, frame: np.ndarray, face: Face, latent: np.ndarray) -> None:
-        """Align, swap, and store the result on `face` (swapped_crop, crop_matrix)."""
+        """Align, swap, and store the result on `face` (swapped_crop, crop_matrix, and the
+        aligned input as target_crop for the colour transfer)."""
         aligned = self.align(frame, face)
         face.swapped_crop = self.swap_crop(aligned.image, latent)
         face.crop_matrix = aligned.matrix
+        face.target_crop = aligned.image

@@ -162,3 +162,80 @@ def test_colour_transfer_ignores_padding_outside_the_frame():
     out = frame.copy()
     FaceBlender().paste(out, crop, m, BlendOptions(color_transfer=True))
     assert np.abs(out.astype(int) - frame.astype(int)).max() <= 6
+
+
+def test_premultiplied_carries_weighted_colour_and_the_frame_weight():
+    from livefusion.face.blend import premultiplied
+
+    crop = np.full((4, 4, 3), (200, 100, 0), np.uint8)
+    alpha = np.array([[0, 51, 255, 255]] * 4, np.uint8)
+    out = premultiplied(crop, alpha)
+    assert out.shape == (4, 4, 4) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0, :, 3], [255, 204, 0, 0])
+    np.testing.assert_array_equal(out[0, 0, :3], [0, 0, 0])
+    np.testing.assert_array_equal(out[0, 1, :3], [40, 20, 0])
+    np.testing.assert_array_equal(out[0, 2, :3], [200, 100, 0])
+
+
+def test_colour_target_from_the_swapper_input_gives_the_same_picture():
+    frame = _frame()
+    m = _matrix(15, 0.9, 150, 110)
+    swapped = np.clip(warp_crop(frame, m, 128).astype(int) + (40, -30, 10), 0, 255).astype(np.uint8)
+    colour = BlendOptions(color_transfer=True)
+    warped_here, given = frame.copy(), frame.copy()
+    FaceBlender().paste(warped_here, swapped, m, colour)
+    FaceBlender().paste(given, swapped, m, colour, target=warp_crop(frame, m, 128))
+    np.testing.assert_array_equal(given, warped_here)
+    wrong_shape = frame.copy()
+    FaceBlender().paste(wrong_shape, swapped, m, colour, target=np.zeros((64, 64, 3), np.uint8))
+    np.testing.assert_array_equal(wrong_shape, warped_here)
+
+
+def test_colour_transfer_follows_the_given_target():
+    frame = _frame()
+    m = _matrix(0, 1.0, 160, 120)
+    crop = warp_crop(frame, m, 128)
+    dark = (crop // 3).astype(np.uint8)
+    out = frame.copy()
+    FaceBlender().paste(out, crop, m, BlendOptions(color_transfer=True), target=dark)
+    centre = (slice(100, 140), slice(140, 180))
+    assert out[centre].mean() < frame[centre].mean() * 0.5
+
+
+def test_reused_buffers_never_leak_an_earlier_face():
+    """Scratch buffers grow and are reused: a small paste after a large one must equal a fresh one."""
+    frame = _frame(480, 640)
+    big, small = _matrix(10, 0.4, 320, 240), _matrix(-20, 1.5, 200, 150)
+    crop_a = np.random.default_rng(5).integers(0, 256, (128, 128, 3), np.uint8)
+    crop_b = np.random.default_rng(6).integers(0, 256, (128, 128, 3), np.uint8)
+    reused = FaceBlender()
+    reused.paste(frame.copy(), crop_a, big, RAW)
+    for m, crop in ((small, crop_b), (big, crop_b), (small, crop_a)):
+        again, fresh = frame.copy(), frame.copy()
+        reused.paste(again, crop, m, RAW)
+        FaceBlender().paste(fresh, crop, m, RAW)
+        np.testing.assert_array_equal(again, fresh)
+
+
+def test_one_blender_pastes_from_several_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = _frame(480, 640)
+    jobs = [(_matrix(a, s, 320, 240), np.random.default_rng(abs(a)).integers(0, 256, (128, 128, 3), np.uint8))
+            for a, s in ((0, 0.4), (30, 1.0), (-50, 0.6), (90, 2.0))]
+    expected = []
+    for m, crop in jobs:
+        out = frame.copy()
+        FaceBlender().paste(out, crop, m, RAW)
+        expected.append(out)
+    shared = FaceBlender()
+
+    def run(index):
+        m, crop = jobs[index % len(jobs)]
+        out = frame.copy()
+        shared.paste(out, crop, m, RAW)
+        return index % len(jobs), out
+
+    with ThreadPoolExecutor(4) as pool:
+        for index, out in pool.map(run, range(32)):
+            np.testing.assert_array_equal(out, expected[index])

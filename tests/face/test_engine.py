@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.face.blend import paste_roi
+from livefusion.face.align import warp_crop
+from livefusion.face.blend import BlendOptions, paste_roi
 from livefusion.face.detect import ScrfdDetector
 from livefusion.face.embed import Recognizer, SourceFaceError
 from livefusion.face.engine import FaceEngine
@@ -223,3 +224,19 @@ def test_runs_on_runtime_model_sessions(images, tmp_path):
     engine.add_source(shared_path(SHARED_IMAGES, "fr_obama2.jpg"))
     frame = images["fr_two_people.jpg"]
     _check_identity_round_trip(_run(engine, frame), frame)
+
+
+def test_swapper_input_travels_to_the_blender_as_the_colour_target(parts, images):
+    """The blend reuses the swap's input crop for the colour statistics: same picture as
+    warping the frame again, and none is kept once an enhancer moves the crop."""
+    frame = images["fr_two_people.jpg"]
+    packet = _run(_engine(parts), frame)
+    for face in packet.faces:
+        np.testing.assert_array_equal(face.target_crop, warp_crop(frame, face.crop_matrix, 128))
+    rewarped = frame.copy()
+    for face in packet.faces:
+        face.target_crop = None
+    _engine(parts).blender.paste_faces(rewarped, packet.faces, BlendOptions(color_transfer=True))
+    np.testing.assert_array_equal(packet.frame, rewarped)
+    enhanced = _run(_engine(parts, enhancer=True), frame, enhancer_enabled=True)
+    assert all(f.target_crop is None for f in enhanced.faces)

@@ -61,6 +61,7 @@ def test_swap_stores_crop_and_matrix_on_the_face(model):
     assert face.crop_matrix.shape == (2, 3)
     np.testing.assert_allclose(face.crop_matrix, [[1, 0, -90], [0, 1, -50]], atol=1e-4)
     np.testing.assert_array_equal(face.swapped_crop, frame[50:178, 90:218])
+    np.testing.assert_array_equal(face.target_crop, frame[50:178, 90:218])  # the swap's input
 
 
 def test_latent_is_normalised_embedding_times_emap_normalised():
