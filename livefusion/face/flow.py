@@ -7,9 +7,15 @@ whole frame. Corners are picked inside the face box of the previous frame
 similarity transform (rotation, uniform scale, translation) is fitted to the survivors with
 RANSAC (`cv2.estimateAffinePartial2D`). That transform moves the five keypoints and the box.
 
-Large faces are tracked on a downscaled copy of the region (the face's longer side brought to
-`work_size` px): the similarity fitted over dozens of corners stays sub-pixel, and the cost no
-longer grows with the camera's resolution.
+Large faces are tracked on a downscaled copy of the region (shrunk by a power of two k, so the
+face's longer side is about `work_size` px): the similarity fitted over dozens of corners stays
+sub-pixel, and the cost no longer grows with the camera's resolution. Shrinking by two with
+bilinear sampling averages exactly 2x2 pixels, so repeated halving is an exact k x k box
+average, and costs a quarter of `INTER_AREA`'s general path.
+
+On a detection frame the tracker hands the detector's box to `FaceFlow.rebox`: the points flow
+has already followed into this frame are kept (new corners are picked only when too few lie in
+the new box), so a detection frame costs no more than a flow frame.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import numpy as np
 # Region around the face box searched in the next frame, as a fraction of the box side on each
 # side: motion up to about this much per frame can be followed.
 DEFAULT_MARGIN = 0.3
-# Faces are tracked on the region shrunk by a whole factor k (exact pixel averaging) so that
-# the face's longer side is about this many work pixels (never fewer).
+# Faces are tracked on the region shrunk by a power-of-two factor k (exact pixel averaging) so
+# that the face's longer side is about this many work pixels (between 0.7x and 1.4x of it).
 DEFAULT_WORK_SIZE = 100
 # Largest plausible change between two frames; beyond it the fit is taken as wrong.
 MAX_SCALE_STEP = 1.25
@@ -74,11 +80,16 @@ class _Region:
 
 
 def grab_region(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, k: int) -> _Region:
-    """Gray copy of frame[y0:y1, x0:x1] shrunk k times (sides must be multiples of k)."""
+    """Gray copy of frame[y0:y1, x0:x1] shrunk k times (k a power of two, sides multiples
+    of k): each work pixel is the mean of k x k frame pixels."""
+    if k < 1 or k & (k - 1):
+        raise ValueError(f"shrink factor must be a power of two, got {k}")
     roi = frame[y0:y1, x0:x1]
     gray = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY) if roi.ndim == 3 else roi.copy()
-    if k > 1:
-        gray = cv2.resize(gray, ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA)
+    for _ in range(k.bit_length() - 1):
+        # Exactly half each way: bilinear sampling lands midway between two pixels.
+        gray = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2),
+                          interpolation=cv2.INTER_LINEAR)
     return _Region(x0, y0, x1, y1, k, gray)
 
 
@@ -87,7 +98,7 @@ def region_around(frame_shape: tuple[int, ...], box: np.ndarray, margin: float,
     """Integer rectangle around `box` (clipped to the frame, sides multiples of k) and k."""
     h, w = frame_shape[:2]
     bw, bh = float(box[2] - box[0]), float(box[3] - box[1])
-    k = max(1, int(max(bw, bh) // work_size))
+    k = shrink_factor(max(bw, bh), work_size)
     x0 = int(max(0, math.floor(box[0] - margin * bw)))
     y0 = int(max(0, math.floor(box[1] - margin * bh)))
     x1 = int(min(w, math.ceil(box[2] + margin * bw)))
@@ -101,6 +112,14 @@ def region_around(frame_shape: tuple[int, ...], box: np.ndarray, margin: float,
     if (x1 - x0) % k or (y1 - y0) % k:  # frame smaller than one block: no shrinking
         k = 1
     return x0, y0, x1, y1, k
+
+
+def shrink_factor(side: float, work_size: int) -> int:
+    """The power of two k that brings `side` frame pixels nearest to `work_size` work pixels
+    (in log scale), at least 1."""
+    if not side > work_size:
+        return 1
+    return 1 << max(0, int(round(math.log2(side / work_size))))
 
 
 def similarity_parts(matrix: np.ndarray) -> tuple[float, float]:
@@ -153,6 +172,7 @@ class FaceFlow:
         self._prev: _Region | None = None
         self._box: np.ndarray | None = None
         self._points: np.ndarray | None = None  # (N, 1, 2) float32 work pixels of _prev
+        self._current = False  # _prev is the frame last seen (start or a successful step)
 
     @property
     def box(self) -> np.ndarray | None:
@@ -166,32 +186,51 @@ class FaceFlow:
                                                        self.work_size))
         self._box = box.copy()
         self._points = self._corners(self._prev, box)
+        self._current = True
+
+    def rebox(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """Replace where the face is in `frame`, the frame the last `start` or successful
+        `step` saw, with a better measurement of it (a detection). The points flow already
+        followed into this frame are kept where they lie inside the new box; only a region
+        that no longer fits the box is grabbed again. Without a current reference (the last
+        step failed) this is `start`."""
+        if not self._current or self._prev is None or self._points is None:
+            self.start(frame, box)
+            return
+        box = np.asarray(box, np.float32)
+        frame_pts = self._prev.to_frame(self._points.reshape(-1, 2))
+        self._settle(frame, self._prev, box, frame_pts)
 
     def step(self, frame: np.ndarray) -> FlowResult:
         """Track the remembered face into `frame`; on success the reference moves to `frame`."""
         if self._prev is None or self._box is None:
             raise RuntimeError("FaceFlow.step called before start(); start it on a detection")
         prev = self._prev
-        if self._points is None or len(self._points) < max(2 * self.min_inliers,
-                                                           self.max_corners // 2):
+        if self._points is None or len(self._points) < self._enough_points():
             self._points = self._corners(prev, self._box)
         cur = grab_region(frame, prev.x0, prev.y0, prev.x1, prev.y1, prev.k)
         result, kept = self._fit(prev, cur, self._points)
-        if not result.ok or result.matrix is None:
+        self._current = result.ok and result.matrix is not None
+        if not self._current:
             return result
         moved = apply_to_box(result.matrix, self._box)
-        k = max(1, int(max(float(moved[2] - moved[0]), float(moved[3] - moved[1]))
-                       // self.work_size))
-        inside = _inside(kept, cur.to_work(_shrink(moved, 0.05).reshape(2, 2)))
-        if k == cur.k and cur.contains(moved, 0.5 * self.margin):
-            self._prev, self._box, self._points = cur, moved, kept[inside]
-        else:
-            frame_pts = cur.to_frame(kept[inside].reshape(-1, 2))
-            self._prev = grab_region(frame, *region_around(frame.shape, moved, self.margin,
-                                                           self.work_size))
-            self._box = moved
-            self._points = self._prev.to_work(frame_pts).reshape(-1, 1, 2)
+        self._settle(frame, cur, moved, cur.to_frame(kept.reshape(-1, 2)))
         return result
+
+    def _enough_points(self) -> int:
+        return max(2 * self.min_inliers, self.max_corners // 2)
+
+    def _settle(self, frame: np.ndarray, region: _Region, box: np.ndarray,
+                frame_pts: np.ndarray) -> None:
+        """Make `box` in `frame` the reference, with the points (frame pixels) inside it; the
+        region is reused when it still suits the box, else grabbed around it."""
+        frame_pts = frame_pts[_inside(frame_pts, _shrink(box, 0.05).reshape(2, 2))]
+        k = shrink_factor(max(float(box[2] - box[0]), float(box[3] - box[1])), self.work_size)
+        if not (k == region.k and region.contains(box, 0.5 * self.margin)):
+            region = grab_region(frame, *region_around(frame.shape, box, self.margin,
+                                                       self.work_size))
+        self._prev, self._box = region, np.asarray(box, np.float32).copy()
+        self._points = region.to_work(frame_pts).reshape(-1, 1, 2)
 
     def _corners(self, region: _Region, box: np.ndarray) -> np.ndarray | None:
         """Corners inside the central part of the face box (less background, less hair)."""
@@ -249,7 +288,7 @@ class FaceFlow:
 
 
 def _inside(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """Which (N, 1, 2) points lie inside the box with corners [[x0, y0], [x1, y1]]."""
+    """Which (N, 1, 2) or (N, 2) points lie inside the box with corners [[x0, y0], [x1, y1]]."""
     p = points.reshape(-1, 2)
     return ((p[:, 0] >= corners[0, 0]) & (p[:, 1] >= corners[0, 1])
             & (p[:, 0] <= corners[1, 0]) & (p[:, 1] <= corners[1, 1]))

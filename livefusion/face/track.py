@@ -211,8 +211,8 @@ class TrackingLocator:
             track.score = float(det.score)
             track.origin = "detect"
             track.missed = 0
-            if self.use_flow:
-                track.flow.start(frame, track.raw_box)
+            if self.use_flow:  # keeps the points flow followed into this frame
+                track.flow.rebox(frame, track.raw_box)
             kept.append(track)
         for ti, track in enumerate(self._tracks):
             if ti in matched_tracks:

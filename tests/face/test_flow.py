@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.face.flow import FaceFlow, apply_to_box, apply_to_points, region_around
+from livefusion.face.flow import (FaceFlow, apply_to_box, apply_to_points, grab_region,
+                                  region_around, shrink_factor)
 
 
 def textured(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -35,7 +36,7 @@ CASES = [
     ((240, 320), (110, 70, 210, 190), 6.0, 1.0, (0.0, 0.0)),
     ((240, 320), (110, 70, 210, 190), 0.0, 1.06, (0.0, 0.0)),
     ((240, 320), (110, 70, 210, 190), -4.0, 0.96, (-5.0, 4.0)),
-    # a large face: tracked on a 3x shrunk copy of its region
+    # a large face: tracked on a 4x shrunk copy of its region
     ((480, 640), (200, 90, 480, 420), 3.0, 1.02, (7.0, 5.5)),
 ]
 
@@ -118,3 +119,67 @@ def test_region_stays_in_the_frame_and_divides_by_its_shrink_factor(box):
     x0, y0, x1, y1, k = region_around((480, 640), np.array(box, np.float32), 0.3, 100)
     assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
     assert k >= 1 and (x1 - x0) % k == 0 and (y1 - y0) % k == 0
+
+
+@pytest.mark.parametrize("side, work_size, k", [(50, 100, 1), (100, 100, 1), (140, 100, 1),
+                                                (150, 100, 2), (280, 100, 2), (300, 100, 4), (420, 100, 4),
+                                                (600, 100, 8), (1000, 100, 8)])
+def test_shrink_factor_is_the_nearest_power_of_two(side, work_size, k):
+    assert shrink_factor(side, work_size) == k
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 8])
+def test_shrunk_region_is_the_exact_box_average_of_the_gray_frame(k):
+    frame = textured((96, 128), seed=2)
+    region = grab_region(frame, 8, 16, 8 + 64, 16 + 48, k)
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[16:64, 8:72].astype(np.float64)
+    expected = gray.reshape(48 // k, k, 64 // k, k).mean(axis=(1, 3))
+    assert region.gray.shape == expected.shape and region.k == k
+    # One uint8 rounding per halving.
+    assert np.abs(region.gray - expected).max() <= k.bit_length() - 1 + 0.5
+
+
+def test_shrink_factor_other_than_a_power_of_two_is_refused():
+    with pytest.raises(ValueError, match="power of two"):
+        grab_region(textured((60, 60)), 0, 0, 60, 60, 3)
+
+
+def flow_counting_corner_picks(monkeypatch) -> tuple[FaceFlow, list[int]]:
+    flow, picks = FaceFlow(), []
+    original = flow._corners
+
+    def counted(region, box):
+        picks.append(1)
+        return original(region, box)
+
+    monkeypatch.setattr(flow, "_corners", counted)
+    return flow, picks
+
+
+def test_rebox_keeps_the_followed_points_and_tracks_on(monkeypatch):
+    shape, box = (240, 320), np.array([110, 70, 210, 190], np.float32)
+    first = textured(shape, seed=5)
+    m = similarity((160, 130), 0.0, 1.0, (2.0, 1.0))
+    second = cv2.warpAffine(first, m, (320, 240), borderMode=cv2.BORDER_REFLECT)
+    third = cv2.warpAffine(second, m, (320, 240), borderMode=cv2.BORDER_REFLECT)
+    flow, picks = flow_counting_corner_picks(monkeypatch)
+    flow.start(first, box)
+    assert flow.step(second).ok
+    detected = apply_to_box(m, box) + np.float32([0.6, -0.4, 0.6, -0.4])  # a noisy detection
+    flow.rebox(second, detected)
+    np.testing.assert_allclose(flow.box, detected)
+    assert len(picks) == 1  # no new corners: the followed ones still cover the face
+    result = flow.step(third)
+    assert result.ok, result.reason
+    np.testing.assert_allclose(result.matrix[:, 2], m[:, 2], atol=0.3)
+
+
+def test_rebox_after_a_failed_step_starts_afresh(monkeypatch):
+    shape, box = (240, 320), np.array([110, 70, 210, 190], np.float32)
+    first = textured(shape, seed=6)
+    flow, picks = flow_counting_corner_picks(monkeypatch)
+    flow.start(first, box)
+    assert not flow.step(textured(shape, seed=7)).ok  # unrelated picture: flow fails
+    flow.rebox(first, box)
+    assert len(picks) == 2
+    assert flow.step(first).ok
