@@ -32,6 +32,9 @@ DEFAULT_MARGIN = 0.3
 # Faces are tracked on the region shrunk by a power-of-two factor k (exact pixel averaging) so
 # that the face's longer side is about this many work pixels (between 0.7x and 1.4x of it).
 DEFAULT_WORK_SIZE = 100
+# A region's shrink factor is kept until the face's size is this many octaves off the ideal
+# (0.5 would switch exactly at the midpoint between two powers of two).
+SHRINK_HYSTERESIS = 0.75
 # Largest plausible change between two frames; beyond it the fit is taken as wrong.
 MAX_SCALE_STEP = 1.25
 MAX_ROTATION_STEP_DEG = 20.0
@@ -64,10 +67,15 @@ class _Region:
     k: int
     gray: np.ndarray
 
-    def contains(self, box: np.ndarray, margin: float) -> bool:
+    def contains(self, box: np.ndarray, margin: float, frame_shape: tuple[int, ...]) -> bool:
+        """Whether the box with `margin` (fraction of its sides) around it lies inside the
+        region, or reaches past the frame only where the region already meets its edge."""
+        fh, fw = frame_shape[:2]
         w, h = box[2] - box[0], box[3] - box[1]
-        return bool(box[0] - margin * w >= self.x0 and box[1] - margin * h >= self.y0
-                    and box[2] + margin * w <= self.x1 and box[3] + margin * h <= self.y1)
+        return bool((box[0] - margin * w >= self.x0 or self.x0 == 0)
+                    and (box[1] - margin * h >= self.y0 or self.y0 == 0)
+                    and (box[2] + margin * w <= self.x1 or self.x1 >= fw - self.k + 1)
+                    and (box[3] + margin * h <= self.y1 or self.y1 >= fh - self.k + 1))
 
     def to_work(self, pts: np.ndarray) -> np.ndarray:
         """Frame pixels -> work pixels (pixel centres: work pixel i covers k frame pixels)."""
@@ -94,11 +102,12 @@ def grab_region(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, k: int) -
 
 
 def region_around(frame_shape: tuple[int, ...], box: np.ndarray, margin: float,
-                  work_size: int) -> tuple[int, int, int, int, int]:
-    """Integer rectangle around `box` (clipped to the frame, sides multiples of k) and k."""
+                  work_size: int, current: int | None = None) -> tuple[int, int, int, int, int]:
+    """Integer rectangle around `box` (clipped to the frame, sides multiples of k) and k
+    (`shrink_factor`, keeping `current` when it still suits)."""
     h, w = frame_shape[:2]
     bw, bh = float(box[2] - box[0]), float(box[3] - box[1])
-    k = shrink_factor(max(bw, bh), work_size)
+    k = shrink_factor(max(bw, bh), work_size, current)
     x0 = int(max(0, math.floor(box[0] - margin * bw)))
     y0 = int(max(0, math.floor(box[1] - margin * bh)))
     x1 = int(min(w, math.ceil(box[2] + margin * bw)))
@@ -114,10 +123,16 @@ def region_around(frame_shape: tuple[int, ...], box: np.ndarray, margin: float,
     return x0, y0, x1, y1, k
 
 
-def shrink_factor(side: float, work_size: int) -> int:
+def shrink_factor(side: float, work_size: int, current: int | None = None) -> int:
     """The power of two k that brings `side` frame pixels nearest to `work_size` work pixels
-    (in log scale), at least 1."""
+    (in log scale), at least 1. A `current` k is kept while side / current stays within
+    SHRINK_HYSTERESIS octaves of work_size, so a face whose size hovers at a boundary does
+    not switch k (and re-grab its region) on every frame."""
     if not side > work_size:
+        return 1
+    if current is not None and current >= 1 \
+            and abs(math.log2(side / (current * work_size))) <= SHRINK_HYSTERESIS:
+        return current
         return 1
     return 1 << max(0, int(round(math.log2(side / work_size))))
 
@@ -225,10 +240,11 @@ class FaceFlow:
         """Make `box` in `frame` the reference, with the points (frame pixels) inside it; the
         region is reused when it still suits the box, else grabbed around it."""
         frame_pts = frame_pts[_inside(frame_pts, _shrink(box, 0.05).reshape(2, 2))]
-        k = shrink_factor(max(float(box[2] - box[0]), float(box[3] - box[1])), self.work_size)
-        if not (k == region.k and region.contains(box, 0.5 * self.margin)):
+        k = shrink_factor(max(float(box[2] - box[0]), float(box[3] - box[1])), self.work_size,
+                          current=region.k)
+        if not (k == region.k and region.contains(box, 0.5 * self.margin, frame.shape)):
             region = grab_region(frame, *region_around(frame.shape, box, self.margin,
-                                                       self.work_size))
+                                                       self.work_size, current=k))
         self._prev, self._box = region, np.asarray(box, np.float32).copy()
         self._points = region.to_work(frame_pts).reshape(-1, 1, 2)
 

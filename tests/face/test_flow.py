@@ -183,3 +183,33 @@ def test_rebox_after_a_failed_step_starts_afresh(monkeypatch):
     flow.rebox(first, box)
     assert len(picks) == 2
     assert flow.step(first).ok
+
+
+@pytest.mark.parametrize("side, current, k", [(560, 4, 4), (580, 8, 8), (650, 4, 4),
+                                              (760, 4, 8), (330, 4, 4), (230, 4, 2),
+                                              (90, 2, 1)])
+def test_shrink_factor_keeps_the_current_one_near_a_boundary(side, current, k):
+    assert shrink_factor(side, 100, current=current) == k
+
+
+def test_a_face_hovering_at_a_shrink_boundary_keeps_its_region(monkeypatch):
+    # Side 566 px lies where k=4 and k=8 are equally good; a detector's size noise must not
+    # make every frame grab its region afresh.
+    shape, box = (720, 1280), np.array([400, 100, 966, 666], np.float32)
+    frame = textured(shape, seed=8)
+    flow = FaceFlow()
+    flow.start(frame, box)
+    grabs = []
+    import livefusion.face.flow as flow_module
+    original = flow_module.grab_region
+
+    def counted(*args):
+        grabs.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(flow_module, "grab_region", counted)
+    for i in range(6):
+        assert flow.step(frame).ok
+        wobble = np.float32([-3, -3, 3, 3]) * (1 if i % 2 else -1)
+        flow.rebox(frame, box + wobble)
+    assert len(grabs) == 6  # one per step (the frame's region), none from re-boxing
