@@ -23,6 +23,12 @@ Real clips (`--clip`) have no truth: jitter over all frames and over the still f
 the raw detector's box centre, median-smoothed over 15 frames, moves under 0.2 % of the box
 width per frame; on talking heads these frames still hold small real motion), the
 mean distance to the raw detection (/ inter-ocular distance), detector calls and cost.
+Above the table, `motion floor`: the jitter the face's own image motion has on those still
+frames, i.e. what a tracker that follows the face exactly would show. It is measured by the
+evaluation's own reference flow (full resolution, 200 corners, independent of the tracker's
+`FaceFlow`) from the raw detection's keypoints; its sensor noise part is printed beside it
+(from two disjoint halves of the corners). Jitter below the floor means smoothing away real
+motion, so (c) / (a) cannot honestly go below floor / (a).
 
 Detections are computed once per frame and reused by every method (a detector is a pure
 function of the frame), so the table compares trackers on identical detector output.
@@ -197,6 +203,65 @@ def still_frames_real(boxes: np.ndarray, window: int = 15) -> np.ndarray:
         return np.nan_to_num(speed / width, nan=np.inf) < STILL_REAL
 
 
+def reference_motion(frames: list[np.ndarray], boxes: np.ndarray,
+                     kps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 5, 2) image motion of the keypoints from frame t-1 to t (row 0 and failures NaN),
+    measured by full-resolution LK flow on up to 200 corners inside the box and a similarity
+    fit; and the same from two disjoint halves of the corners, (T, 2, 5, 2), whose difference
+    shows the measurement's own noise."""
+    from livefusion.face.flow import apply_to_points
+
+    motion = np.full((len(frames), 5, 2), np.nan)
+    halves = np.full((len(frames), 2, 5, 2), np.nan)
+    for t in range(1, len(frames)):
+        box, pts = boxes[t - 1], kps[t - 1]
+        if not (np.all(np.isfinite(box)) and np.all(np.isfinite(pts))):
+            continue
+        g0 = cv2.cvtColor(frames[t - 1], cv2.COLOR_BGR2GRAY)
+        g1 = cv2.cvtColor(frames[t], cv2.COLOR_BGR2GRAY)
+        w, h = box[2] - box[0], box[3] - box[1]
+        mask = np.zeros_like(g0)
+        mask[max(0, int(box[1] + 0.1 * h)):max(0, int(box[3] - 0.1 * h)),
+             max(0, int(box[0] + 0.1 * w)):max(0, int(box[2] - 0.1 * w))] = 255
+        p0 = cv2.goodFeaturesToTrack(g0, 200, 0.01, 4, mask=mask, blockSize=5)
+        if p0 is None or len(p0) < 16:
+            continue
+        p1, st, _ = cv2.calcOpticalFlowPyrLK(g0, g1, p0, None, winSize=(15, 15), maxLevel=3)
+        ok = st.ravel() == 1
+        src, dst = p0[ok].reshape(-1, 2), p1[ok].reshape(-1, 2)
+        for i, part in enumerate((slice(0, None, 2), slice(1, None, 2), slice(None))):
+            if len(src[part]) < 8:
+                continue
+            m, _ = cv2.estimateAffinePartial2D(np.ascontiguousarray(src[part]),
+                                               np.ascontiguousarray(dst[part]), method=cv2.RANSAC,
+                                               ransacReprojThreshold=1.0)
+            if m is None:
+                continue
+            moved = apply_to_points(m, pts) - pts
+            if i < 2:
+                halves[t, i] = moved
+            else:
+                motion[t] = moved
+    return motion, halves
+
+
+def motion_floor(motion: np.ndarray, halves: np.ndarray,
+                 frames: np.ndarray) -> tuple[float, float]:
+    """(jitter of the reference motion on `frames`, the part of it that is measurement noise):
+    RMS of m[t+1] - m[t] (= the second difference of the followed keypoints), and sqrt(2) x
+    the full set's motion noise estimated from the halves (noise of one half / sqrt(2))."""
+    frames = frames[(frames >= 1) & (frames < len(motion) - 1)]
+    acc = motion[frames + 1] - motion[frames]
+    sq = (acc ** 2).sum(axis=2)
+    sq = sq[np.isfinite(sq).all(axis=1)]
+    floor = float(np.sqrt(sq.mean())) if sq.size else math.nan
+    diff = ((halves[:, 0] - halves[:, 1]) ** 2).sum(axis=2)
+    diff = diff[np.isfinite(diff).all(axis=1)]
+    # var(half a - half b) = 2 var(half) = 4 var(full); m[t+1] - m[t] doubles it again.
+    noise = float(np.sqrt(diff.mean() / 4.0 * 2.0)) if diff.size else math.nan
+    return floor, noise
+
+
 # -- tables ----------------------------------------------------------------------------------
 
 
@@ -213,7 +278,7 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 
 GT_HEADER = ["method", "N", "err", "err_mv", "miss%", "jit_px", "lag_fr", "lag-a", "det/fr",
              "trk_ms_med", "trk_ms_p95"]
-REAL_HEADER = ["method", "N", "jit_all_px", "jit_still_px", "dev_raw", "miss%", "det/fr",
+REAL_HEADER = ["method", "N", "jit_all_px", "jit_still_px", "/a", "dev_raw", "miss%", "det/fr",
                "trk_ms_med", "trk_ms_p95"]
 
 
@@ -289,7 +354,13 @@ def evaluate_real(frames: list[np.ndarray], detector: FrameCachedDetector,
     still = np.flatnonzero(still_frames_real(raw.boxes))
     every = np.arange(len(frames))
     iod = np.linalg.norm(raw.kps[:, 1] - raw.kps[:, 0], axis=1)
-    out.write(f"still frames: {still.size} of {len(frames)}\n")
+    motion, halves = reference_motion(frames, raw.boxes, raw.kps)
+    floor, floor_noise = motion_floor(motion, halves, still)
+    raw_still = second_difference_rms(raw.kps, still)
+    out.write(f"still frames: {still.size} of {len(frames)}; motion floor on them "
+              f"{_fmt(floor, 3)} px (of which reference-flow noise {_fmt(floor_noise, 3)}), "
+              f"floor / a = {_fmt(floor / raw_still, 2)}\n")
+    results["floor"] = {"jitter_still_px": floor, "noise_px": floor_noise}
     rows = [REAL_HEADER]
     for run in runs:
         m = run.method
@@ -306,7 +377,8 @@ def evaluate_real(frames: list[np.ndarray], detector: FrameCachedDetector,
         }
         results[f"{m.label}{m.n}"] = figures
         rows.append([m.label, str(m.n), _fmt(figures["jitter_all_px"], 3),
-                     _fmt(figures["jitter_still_px"], 3), _fmt(figures["dev_raw"], 4),
+                     _fmt(figures["jitter_still_px"], 3),
+                     _fmt(figures["jitter_still_px"] / raw_still, 2), _fmt(figures["dev_raw"], 4),
                      _fmt(figures["miss_pct"], 1), _fmt(figures["det_per_frame"], 3),
                      _fmt(figures["track_ms_median"], 2), _fmt(figures["track_ms_p95"], 2)])
     _table(rows, out)

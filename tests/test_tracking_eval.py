@@ -7,6 +7,7 @@ import argparse
 import io
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -110,3 +111,32 @@ def test_command_prints_the_real_clip_table(smoke_output):
     assert set(rows["a1"]) == set(te.REAL_HEADER)
     assert float(rows["a1"]["dev_raw"]) == 0.0
     assert float(rows["b1"]["jit_all_px"]) < float(rows["a1"]["jit_all_px"])
+
+
+def test_motion_floor_is_the_jitter_of_the_followed_motion_and_halves_give_its_noise():
+    rng = np.random.default_rng(3)
+    motion = np.zeros((50, 5, 2))
+    motion[1:] = rng.normal(0, 0.5, (49, 5, 2))  # jerky real motion, same for both halves
+    halves = np.stack([motion, motion], axis=1)
+    still = np.arange(50)
+    floor, noise = te.motion_floor(motion, halves, still)
+    acc = motion[2:] - motion[1:-1]
+    assert floor == pytest.approx(np.sqrt((acc ** 2).sum(axis=2).mean()))
+    assert noise == 0.0
+    halves[:, 1] += rng.normal(0, 0.2, (50, 5, 2))  # one half measures with noise
+    assert te.motion_floor(motion, halves, still)[1] > 0.1
+
+
+def test_reference_motion_recovers_a_known_shift():
+    rng = np.random.default_rng(4)
+    base = cv2.GaussianBlur(rng.uniform(0, 255, (200, 260)).astype(np.float32), (0, 0), 1.5)
+    shift = np.float32([[1, 0, 1.5], [0, 1, -0.75]])
+    frames = [cv2.cvtColor(np.clip(im, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+              for im in (base, cv2.warpAffine(base, shift, (260, 200), borderMode=cv2.BORDER_REFLECT))]
+    boxes = np.array([[60, 40, 180, 170], [60, 40, 180, 170]], np.float64)
+    kps = np.tile(np.array([[90, 80], [150, 80], [120, 110], [95, 140], [145, 140]], np.float64),
+                  (2, 1, 1))
+    motion, halves = te.reference_motion(frames, boxes, kps)
+    assert np.all(np.isnan(motion[0]))
+    np.testing.assert_allclose(motion[1], np.tile([1.5, -0.75], (5, 1)), atol=0.1)
+    np.testing.assert_allclose(halves[1, 0], halves[1, 1], atol=0.1)
