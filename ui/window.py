@@ -282,8 +282,13 @@ class MainWindow(QMainWindow):
         self.preview.set_help(None if self.preview.help_visible else help_lines())
 
     def set_virtual_cam(self, on: bool) -> None:
+        """The driver opens off the Qt thread; the outcome comes back through the relay."""
         future = self.app.set_virtual_cam(on)
-        if on and future.done() and future.result() is False:
+        if on:
+            self._when_done(future, self._virtual_cam_opened)
+
+    def _virtual_cam_opened(self, future: Future) -> None:
+        if future.exception() is None and future.result() is False:
             self._show_box(dialogs.virtual_camera_box(self, self.app.outputs.virtual_cam_message))
             self._message("No virtual camera driver; the preview keeps running.", 10000)
 

@@ -165,6 +165,7 @@ def test_v_without_a_driver_shows_the_fix_and_keeps_running(running, monkeypatch
     monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
     window, app = running.window, running.app
     press(window, Qt.Key.Key_V)
+    wait_for(lambda: window.last_dialog is not None, "the no-driver dialog")
     assert app.outputs.virtual_cam == "unavailable"
     assert VCAM_SINK not in app.pipeline.sink_names
     box = window.last_dialog
