@@ -76,22 +76,26 @@ class PipelineOptions:
 
 
 class _ErrorReporter:
-    """Logs a stage's first failure with its traceback, then one summary per 100 failures,
-    so a model that fails on every frame is reported once, not per frame."""
+    """Logs a stage's first failure of each exception type with its traceback, then one summary
+    per 100 failures, so a model that fails on every frame is reported once, not per frame
+    (messages often carry per-frame details, so they are not what makes a failure new)."""
 
     def __init__(self, meters: Meters) -> None:
         self._meters = meters
-        self._last_message: dict[str, str] = {}
+        self._seen: set[tuple[str, str]] = set()
 
     def report(self, stage: str, seq: int, exc: BaseException) -> None:
         count = self._meters.count_error(stage)
+        key = (stage, type(exc).__name__)
         message = f"{type(exc).__name__}: {exc}"
-        if count == 1 or self._last_message.get(stage) != message:
+        if key not in self._seen:
+            self._seen.add(key)
             log.error("stage %s failed on frame %d (frame passed through unmodified): %s",
                       stage, seq, message, exc_info=exc)
         elif count % 100 == 0:
             log.warning("stage %s has now failed on %d frames; last: %s", stage, count, message)
-        self._last_message[stage] = message
+        else:
+            log.debug("stage %s failed on frame %d: %s", stage, seq, message)
 
 
 def _as_bgr_uint8(frame: np.ndarray) -> np.ndarray:

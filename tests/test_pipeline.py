@@ -208,3 +208,17 @@ def test_stop_without_start_closes_source_and_sinks():
     sink = RecordingSink()
     Pipeline(source, sinks=[sink]).stop()
     assert source.closed and sink.closed.is_set()
+
+
+def test_a_stage_that_fails_on_every_frame_is_logged_once(caplog, no_thread_leak):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="livefusion.pipeline")
+    sink = RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=2000.0, count=60), SlowInference(fail_every=1),
+                  sinks=[sink], options=PipelineOptions(lossless=True)) as pipe:
+        assert pipe.wait(10)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "passed through unmodified" in errors[0].getMessage()
+    assert pipe.meters.snapshot().errors["inference"] == 60
+    assert len(sink.seqs) == 60  # every frame still went out
