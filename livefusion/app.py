@@ -159,6 +159,9 @@ class LiveApp:
     settings: SettingsBox
     holder: EngineHolder
     outputs: OutputStatus = field(default_factory=OutputStatus)
+    _vcam_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _vcam_wanted: bool = False
+    _vcam_request: int = 0
 
     @property
     def meters(self) -> Meters:
@@ -196,37 +199,63 @@ class LiveApp:
                                  device=out.virtual_cam_device or None, name=VCAM_SINK)
         try:
             sink.open()
-        except (VirtualCameraUnavailable, SinkError) as exc:
+        except Exception as exc:  # any driver failure: recorded for the user, the app goes on
+            message = str(exc) if isinstance(exc, (VirtualCameraUnavailable, SinkError)) else (
+                f"The virtual camera could not start ({type(exc).__name__}: {exc}); run with "
+                "--no-virtual-cam or reinstall the virtual camera driver.")
             self.outputs.virtual_cam = "unavailable"
-            self.outputs.virtual_cam_message = str(exc)
+            self.outputs.virtual_cam_message = message
             self.meters.set_extra("vcam", "unavailable")
-            log.warning("%s The preview and other outputs keep running.", exc)
+            log.warning("%s The preview and other outputs keep running.", message)
             return None
-        self.outputs.virtual_cam = "on"
         self.outputs.virtual_cam_message = f"{sink.camera.device} ({sink.camera.backend})"
-        self.meters.set_extra("vcam", "on")
         return sink
 
+    @property
+    def virtual_cam_wanted(self) -> bool:
+        """The user's latest wish (the camera may still be opening)."""
+        with self._vcam_lock:
+            return self._vcam_wanted
+
     def set_virtual_cam(self, enabled: bool) -> Future:
-        """Turn the virtual camera on or off. Opening a driver can take a moment (OBS on
-        Windows), so it happens on a short-lived thread, never the caller's (the UI's); the
-        future says whether the camera is on."""
+        """Turn the virtual camera on or off; the future says whether it ends up on.
+
+        Opening a driver can take a moment (OBS on Windows), so it happens on a short-lived
+        thread, never the caller's (the UI's). Quick on/off/on presses are resolved by the
+        latest wish: a camera that finishes opening after "off" is closed again."""
         result: Future = Future()
+        with self._vcam_lock:
+            self._vcam_wanted = enabled
+            self._vcam_request += 1
+            request = self._vcam_request
         if not enabled:
             self.outputs.virtual_cam = "off"
             self.meters.set_extra("vcam", "off")
-            return self.pipeline.remove_sink(VCAM_SINK)
-        if VCAM_SINK in self.pipeline.sink_names:
-            result.set_result(True)
+            removed = self.pipeline.remove_sink(VCAM_SINK)
+            removed.add_done_callback(lambda f: result.set_result(False))
             return result
 
+        def still_wanted() -> bool:  # checked on the output thread, just before adding
+            with self._vcam_lock:
+                current = self._vcam_wanted and request == self._vcam_request
+            return current and VCAM_SINK not in self.pipeline.sink_names
+
+        def attached(future: Future) -> None:
+            on = future.exception() is None and future.result()
+            if on:
+                self.outputs.virtual_cam = "on"
+                self.meters.set_extra("vcam", "on")
+            result.set_result(on or VCAM_SINK in self.pipeline.sink_names)
+
         def _open() -> None:
-            sink = self.make_virtual_cam()
-            if sink is None:
-                result.set_result(False)
-                return
-            added = self.pipeline.add_sink(sink)
-            added.add_done_callback(lambda f: result.set_result(f.exception() is None))
+            try:
+                sink = self.make_virtual_cam()
+                if sink is None:
+                    result.set_result(False)
+                    return
+                self.pipeline.add_sink(sink, when=still_wanted).add_done_callback(attached)
+            except Exception as exc:  # handed to the caller
+                result.set_exception(exc)
 
         threading.Thread(target=_open, name="lf-vcam-open", daemon=True).start()
         return result
@@ -290,9 +319,12 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         if on_packet is not None:
             pipeline.subscribe(on_packet)
         if config.output.virtual_cam:
+            app._vcam_wanted = True
             sink = app.make_virtual_cam()
             if sink is not None:
-                pipeline.add_sink(sink)
+                pipeline.add_sink(sink)  # not started yet: added at once
+                app.outputs.virtual_cam = "on"
+                app.meters.set_extra("vcam", "on")
         else:
             app.meters.set_extra("vcam", "off")
         if config.output.record:

@@ -186,6 +186,10 @@ class Pipeline:
         if alive:
             log.warning("pipeline threads still finishing after %.1f s: %s", timeout, alive)
         self._fail_pending_commands()
+        if not any(t.name == "lf-output" and t.is_alive() for t in self._threads):
+            for sink in list(self._sinks):  # added after the output thread had closed its own
+                self._close_sink(sink)
+            self._sinks.clear()
 
     def __enter__(self) -> "Pipeline":
         return self.start()
@@ -228,18 +232,33 @@ class Pipeline:
         """Run `fn` on the output thread between two frames (or now, if not running)."""
         return self._submit(self._output_cmds, fn)
 
-    def add_sink(self, sink: SinkLike) -> Future:
-        return self.call_in_output(lambda: self._sinks.append(sink))
+    def add_sink(self, sink: SinkLike, *, when: Callable[[], bool] | None = None) -> Future:
+        """Add an output between frames; the future's result says whether it was added.
+
+        `when`, checked on the output thread just before adding, can decline (the sink is then
+        closed). Once the run has ended (or if the command never gets to run) the sink is closed
+        and the future fails, so no device or thread is left open."""
+        def _add() -> bool:
+            if self._threads and (self._stop.is_set() or self._finished.is_set()):
+                raise RuntimeError("the pipeline has stopped; the output was not added")
+            if when is not None and not when():
+                self._close_sink(sink)
+                return False
+            self._sinks.append(sink)
+            return True
+
+        future = self.call_in_output(_add)
+        future.add_done_callback(lambda f: self._close_sink(sink) if f.exception() else None)
+        return future
 
     def remove_sink(self, name: str) -> Future:
-        """Close and remove the sink called `name`; the future's result says if one was found."""
+        """Close and remove every sink called `name`; the future's result says if any was."""
         def _remove() -> bool:
-            for sink in list(self._sinks):
-                if sink.name == name:
-                    self._sinks.remove(sink)
-                    self._close_sink(sink)
-                    return True
-            return False
+            found = [sink for sink in self._sinks if sink.name == name]
+            for sink in found:
+                self._sinks.remove(sink)
+                self._close_sink(sink)
+            return bool(found)
         return self.call_in_output(_remove)
 
     @property

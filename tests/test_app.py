@@ -31,7 +31,7 @@ def test_virtual_camera_can_be_switched_on_and_off_while_running(config, recordi
         assert app.set_virtual_cam(True).result(5) is True
         assert VCAM_SINK in app.pipeline.sink_names and app.outputs.virtual_cam == "on"
         wait_frames(app, 5)
-        assert app.set_virtual_cam(False).result(5) is True
+        assert app.set_virtual_cam(False).result(5) is False  # the future says: now off
         assert VCAM_SINK not in app.pipeline.sink_names
         (cam,) = recording_backend
         sent = len(cam.frames)
@@ -69,3 +69,69 @@ def test_settings_come_from_the_config(config):
     config.face.opacity = 0.5
     s = settings_from_config(config)
     assert (s.detect_every, s.enhancer_enabled, s.opacity) == (9, True, 0.5)
+
+
+@pytest.fixture
+def slow_backend(monkeypatch):
+    """A pyvirtualcam backend that takes 0.2 s to open (as OBS can) and counts opens/closes."""
+    import threading
+    import time
+
+    import pyvirtualcam
+
+    stats = {"opened": 0, "closed": 0}
+    lock = threading.Lock()
+
+    class SlowBackend:
+        def __init__(self, *, width, height, fps, fourcc, device, **kw):
+            time.sleep(0.2)
+            self.fourcc = fourcc
+            with lock:
+                stats["opened"] += 1
+
+        def send(self, frame):
+            pass
+
+        def close(self):
+            with lock:
+                stats["closed"] += 1
+
+        def device(self):
+            return "slow"
+
+        def native_fourcc(self):
+            return self.fourcc
+
+    monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, "slow-test", SlowBackend)
+    return stats
+
+
+@pytest.mark.parametrize(
+    "presses, on_at_end",
+    [((True, False), False), ((True, True), True), ((True, True, False), False),
+     ((True, False, True), True)],
+)
+def test_quick_virtual_camera_toggles_end_in_the_last_state(presses, on_at_end, config,
+                                                           slow_backend, no_thread_leak):
+    config.output.virtual_cam_backend = "slow-test"
+    with build_app(config) as app:
+        futures = [app.set_virtual_cam(p) for p in presses]
+        for f in futures:
+            f.result(5)
+        wait_frames(app, 2)
+        assert app.pipeline.sink_names.count(VCAM_SINK) == (1 if on_at_end else 0)
+        assert (app.outputs.virtual_cam == "on") == on_at_end
+    assert slow_backend["opened"] == slow_backend["closed"]
+
+
+def test_an_unexpected_driver_error_is_reported_not_lost(config, monkeypatch, no_thread_leak):
+    from livefusion.sinks import VirtualCameraSink
+
+    def broken_open(self, *a, **k):
+        raise ValueError("driver exploded")
+
+    monkeypatch.setattr(VirtualCameraSink, "open", broken_open)
+    with build_app(config) as app:
+        assert app.set_virtual_cam(True).result(2) is False
+        assert "driver exploded" in app.outputs.virtual_cam_message
+        assert app.outputs.virtual_cam == "unavailable"

@@ -222,3 +222,22 @@ def test_a_stage_that_fails_on_every_frame_is_logged_once(caplog, no_thread_leak
     assert len(errors) == 1 and "passed through unmodified" in errors[0].getMessage()
     assert pipe.meters.snapshot().errors["inference"] == 60
     assert len(sink.seqs) == 60  # every frame still went out
+
+
+def test_a_sink_added_after_the_run_ended_is_closed_not_leaked(no_thread_leak):
+    pipe = Pipeline(PacedSyntheticSource(fps=1000.0, count=5)).start()
+    assert pipe.wait(5)
+    late = RecordingSink("late")
+    future = pipe.add_sink(late)
+    pipe.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        future.result(1)
+    assert late.closed.is_set() and pipe.sink_names == []
+
+
+def test_remove_sink_removes_every_sink_of_that_name(no_thread_leak):
+    a, b = RecordingSink("vcam"), RecordingSink("vcam")
+    pipe = Pipeline(PacedSyntheticSource(fps=100.0), sinks=[a, b])
+    assert pipe.remove_sink("vcam").result(1) is True
+    assert a.closed.is_set() and b.closed.is_set() and pipe.sink_names == []
+    pipe.stop()

@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], Any]] = {
             "swap": lambda: settings.toggle("swap_enabled"),
             "enhancer": self._toggle_enhancer,
-            "virtual_cam": lambda: self.set_virtual_cam(self.app.outputs.virtual_cam != "on"),
+            "virtual_cam": lambda: self.set_virtual_cam(not self.app.virtual_cam_wanted),
             "record": lambda: self.set_recording(not self.app.outputs.recording),
             "debug": lambda: settings.toggle("show_debug"),
             "mask": lambda: settings.toggle("show_mask"),
@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
             self._show_box(dialogs.no_camera_box(self, str(exc)))
             self._show_input_choice()
             return
-        was_vcam = old.outputs.virtual_cam == "on"
+        was_vcam = old.virtual_cam_wanted
         recording = bool(old.outputs.recording)
         old.stop()
         new.holder.set(old.engine)

@@ -147,11 +147,11 @@ def test_v_turns_the_virtual_camera_on_and_off(make_window, small_video, recordi
         "output.virtual_cam_backend": "livefusion-ui-test"}))
     window, app = running.window, running.app
     press(window, Qt.Key.Key_V)
-    assert app.outputs.virtual_cam == "on"
     wait_for(lambda: VCAM_SINK in app.pipeline.sink_names, "the virtual camera sink")
+    assert app.outputs.virtual_cam == "on"
     wait_for(lambda: len(recording_backend[0].frames) >= 3, "frames on the virtual camera")
     assert recording_backend[0].frames[0].size == SIZE[0] * SIZE[1] * 3  # BGR, flattened
-    assert window.controls.checks["virtual_cam"].isChecked()
+    wait_for(lambda: window.controls.checks["virtual_cam"].isChecked(), "the checkbox follows")
     press(window, Qt.Key.Key_V)
     wait_for(lambda: VCAM_SINK not in app.pipeline.sink_names, "the sink removed")
     assert app.outputs.virtual_cam == "off" and recording_backend[0].closed
