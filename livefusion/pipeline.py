@@ -191,6 +191,14 @@ class Pipeline:
                 self._close_sink(sink)
             self._sinks.clear()
 
+    def join(self, timeout: float = 10.0) -> bool:
+        """After `stop()`: wait up to `timeout` s for threads still finishing (an output thread
+        finalising a recording). Call before the process exits; True when none is left."""
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(deadline - time.monotonic(), 0.0))
+        return not self.running
+
     def __enter__(self) -> "Pipeline":
         return self.start()
 
@@ -266,11 +274,16 @@ class Pipeline:
         return [s.name for s in self._sinks]
 
     def _submit(self, commands: queue.Queue, fn: Callable[[], Any]) -> Future:
+        """Queue `fn` for its stage's thread. Before the start it runs at once (wiring); after
+        the run has ended it runs on a short-lived thread, never the caller's (often the UI's)."""
         future: Future = Future()
-        if not self.running:
+        if self.running:
+            commands.put((fn, future))
+        elif not self._threads:
             self._run_command(fn, future)
         else:
-            commands.put((fn, future))
+            threading.Thread(target=self._run_command, args=(fn, future), name="lf-command",
+                             daemon=True).start()
         return future
 
     @staticmethod
