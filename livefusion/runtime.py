@@ -292,7 +292,12 @@ class SessionFactory:
                              device_id=self.config.device_id)
         log.info("%s: running on %s", label, model.provider)
         if self.config.warmup:
-            model.warm_up(warmup_size or self.warmup_size)
+            try:
+                model.warm_up(warmup_size or self.warmup_size)
+            except Exception as exc:  # loads, but cannot run: a broken or mismatched export
+                raise ModelLoadError(f"{label}: {path} loads but fails on a test run ({exc}); "
+                                     "re-download it (run_live.py --verify-models) or use a "
+                                     "model that fits its role's contract") from exc
         return model
 
     def _new_session(self, path: Path, plan: ProviderPlan, label: str) -> ort.InferenceSession:
@@ -303,11 +308,17 @@ class SessionFactory:
             if plan.names == (ORT_NAMES["cpu"],):
                 raise ModelLoadError(f"{label}: onnxruntime cannot load {path}: {exc}. Re-download "
                                      "it (run_live.py --verify-models) or re-export it") from exc
+            try:
+                session = ort.InferenceSession(str(path), options, providers=[ORT_NAMES["cpu"]])
+            except Exception as cpu_exc:  # the model itself is bad: the GPU is not to blame
+                raise ModelLoadError(f"{label}: onnxruntime cannot load {path}: {cpu_exc}. "
+                                     "Re-download it (run_live.py --verify-models) or re-export "
+                                     "it") from cpu_exc
             for name in plan.names[:-1]:
                 self._failed.add(name)
             self._warn_once("session:" + label, f"{label}: could not start on "
                             f"{', '.join(_short(n) for n in plan.names[:-1])} ({exc}); using CPU")
-            return ort.InferenceSession(str(path), options, providers=[ORT_NAMES["cpu"]])
+            return session
 
     def _binding_device(self, provider: str) -> str | None:
         if self.config.io_binding and provider == ORT_NAMES["cuda"]:

@@ -205,3 +205,39 @@ def test_corrupt_onnx_gives_a_clear_error(tmp_path):
     path.write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="cannot load .*verify-models"):
         create_session(path, _cpu_only())
+
+
+def test_a_model_onnxruntime_rejects_is_a_clear_error_and_does_not_blame_the_gpu(tmp_path):
+    """A parseable model that onnxruntime refuses: the GPU attempt fails, the CPU retry fails
+    too, so the model is at fault: ModelLoadError with the fix, and CUDA is not written off."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("NoSuchOp", ["x"], ["y"], domain="")], "bad",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model.SerializeToString())
+    factory = SessionFactory(RuntimeConfig(providers=["cuda"], warmup=False),
+                             available=[CUDA, CPU])
+    with pytest.raises(ModelLoadError, match="(?s)cannot load .*NoSuchOp.*verify-models"):
+        factory.create(path)
+    assert CUDA in factory.plan(path).names  # still offered to the next model
+
+
+def test_a_model_that_loads_but_cannot_run_fails_at_warm_up(tmp_path):
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [7, 7])
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "unrunnable",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "unrunnable.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelLoadError, match="fails on a test run"):
+        create_session(path, RuntimeConfig(providers=["cpu"], warmup=True))
