@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--input", metavar="VIDEO_OR_IMAGE",
                      help="use a video file or a still image instead of the camera")
     src.add_argument("--resolution", metavar="WxH", help="camera size requested / files scaled to")
-    src.add_argument("--fps", type=float, help="camera fps requested; pace of files and images")
+    src.add_argument("--fps", type=float,
+                     help="camera fps requested; pace of a still image (video files play at "
+                          "their own rate)")
     src.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
                      help="pace file input like a camera (default: yes; no for --benchmark)")
     src.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,

@@ -42,7 +42,8 @@ class InputConfig:
     camera: str = _opt("0", help="camera index or device path")
     file: str = _opt("", help="video or still image used instead of the camera")
     resolution: str = _opt("1280x720", help="WxH requested from the camera / scaled to")
-    fps: float = _opt(30.0, min=1, max=240, help="requested camera fps; pace for files/images")
+    fps: float = _opt(30.0, min=1, max=240,
+                      help="requested camera fps; pace of a still image (videos keep their own)")
     realtime: bool = _opt(True, help="pace file input like a camera (else as fast as possible)")
     loop: bool = _opt(False, help="restart a video file at its end")
     camera_backend: str = _opt(

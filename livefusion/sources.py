@@ -422,5 +422,8 @@ def open_source(config: "AppConfig | InputConfig", *, scale_files: bool = True,
                             mjpg=inp.mjpg)
 
     if reconnect_max_s:
-        return ReconnectingSource(make_camera, max_backoff_s=reconnect_max_s)
+        # while lost, read() waits at most one frame interval, so "no signal" frames keep the
+        # virtual camera at the stream's rate instead of stuttering at 2 fps
+        return ReconnectingSource(make_camera, max_backoff_s=reconnect_max_s,
+                                  read_timeout_s=min(0.5, 1.0 / max(inp.fps, 1.0)))
     return make_camera()

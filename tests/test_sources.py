@@ -293,3 +293,6 @@ def test_open_source_picks_image_video_or_camera(tmp_path: Path, clip: Path):
     wrapped = open_source(load_config(overrides=[("input.camera", "3")]))
     assert isinstance(wrapped, ReconnectingSource)
     assert wrapped.max_backoff_s == AppConfig().pipeline.reconnect_max_s
+    # while the camera is lost, read() returns within one frame interval (no-signal frames at
+    # the stream's rate, not 2 fps)
+    assert wrapped.read_timeout_s == pytest.approx(1 / 30)
