@@ -162,6 +162,8 @@ class LiveApp:
     _vcam_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _vcam_wanted: bool = False
     _vcam_request: int = 0
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _engine_loading: Future | None = field(default=None, repr=False)
 
     @property
     def meters(self) -> Meters:
@@ -277,19 +279,49 @@ class LiveApp:
     def engine(self) -> Any | None:
         return self.holder.engine
 
-    def load_engine(self) -> Any:
-        """Build the face engine (models load; may download) and put it in the pipeline."""
-        engine = build_face_engine(self.config)
-        self.holder.set(engine)
-        return engine
+    def load_engine(self) -> Future:
+        """Build the face engine (models load, may download: seconds, or minutes for a first
+        TensorRT build) on a worker thread, so the stream keeps flowing and `stop()` is not held
+        up; the engine enters the pipeline when it is ready. One load at a time."""
+        with self._engine_lock:
+            if self._engine_loading is not None:
+                return self._engine_loading
+            loading: Future = Future()
+            self._engine_loading = loading
+
+        def _load() -> None:
+            try:
+                engine = build_face_engine(self.config)
+            except Exception as exc:  # handed to the caller; a later call may try again
+                with self._engine_lock:
+                    self._engine_loading = None
+                loading.set_exception(exc)
+                return
+            self.holder.set(engine)
+            loading.set_result(engine)
+
+        threading.Thread(target=_load, name="lf-engine-load", daemon=True).start()
+        return loading
 
     def add_source(self, paths: list[str | Path]) -> Future:
-        """Read a source face on the inference thread (between frames); loads models first if
-        needed. The future raises SourceFaceError (named file, what to do) on a faceless photo."""
-        def _add() -> int:
-            engine = self.holder.engine or self.load_engine()
-            return engine.add_source(paths)
-        return self.pipeline.call_in_inference(_add)
+        """Read a source face on the inference thread (between frames), loading the models
+        first if needed. The future gives the new source's index, or raises SourceFaceError
+        (named file, what to do) for a photo without a face, or the model store's error."""
+        engine = self.holder.engine
+        if engine is not None:
+            return self.pipeline.call_in_inference(lambda: engine.add_source(paths))
+        result: Future = Future()
+
+        def loaded(f: Future) -> None:
+            if f.exception() is not None:
+                result.set_exception(f.exception())
+                return
+            added = self.pipeline.call_in_inference(lambda: f.result().add_source(paths))
+            added.add_done_callback(lambda g: result.set_exception(g.exception())
+                                    if g.exception() else result.set_result(g.result()))
+
+        self.load_engine().add_done_callback(loaded)
+        return result
 
 
 def build_app(config: AppConfig, *, benchmark: bool = False,

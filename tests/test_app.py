@@ -135,3 +135,32 @@ def test_an_unexpected_driver_error_is_reported_not_lost(config, monkeypatch, no
         assert app.set_virtual_cam(True).result(2) is False
         assert "driver exploded" in app.outputs.virtual_cam_message
         assert app.outputs.virtual_cam == "unavailable"
+
+
+def test_adding_the_first_source_loads_models_off_the_pipeline_threads(config, shared_model,
+                                                                      shared_image, tmp_path,
+                                                                      monkeypatch, no_thread_leak):
+    import threading
+
+    import livefusion.app as app_module
+    from tests.face.onnx_builders import arcface_standin, identity_inswapper
+
+    config.models.overrides = {"detector": str(shared_model("det_500m.onnx")),
+                               "embedder": str(arcface_standin(tmp_path / "e.onnx")),
+                               "swapper": str(identity_inswapper(tmp_path / "s.onnx"))}
+    loaded_on = []
+    real_build = app_module.build_face_engine
+
+    def recording_build(cfg, **kw):
+        loaded_on.append(threading.current_thread().name)
+        return real_build(cfg, **kw)
+
+    monkeypatch.setattr(app_module, "build_face_engine", recording_build)
+    with build_app(config) as app:
+        assert app.engine is None
+        first = app.add_source([shared_image("fr_obama.jpg")])
+        second = app.add_source([shared_image("fr_obama2.jpg")])  # while the first loads
+        assert sorted([first.result(30), second.result(30)]) == [0, 1]
+        assert loaded_on == ["lf-engine-load"]  # one load, on its own thread
+        assert len(app.engine.sources) == 2
+        wait_frames(app, 3)
