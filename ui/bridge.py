@@ -12,12 +12,15 @@ slot on the Qt thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
 from livefusion.packet import FramePacket
+
+log = logging.getLogger(__name__)
 
 
 class FrameBridge(QObject):
@@ -66,13 +69,44 @@ class FrameBridge(QObject):
 
 
 class Relay(QObject):
-    """Emits `delivered(payload)` from any thread; slots run on the Qt thread."""
+    """Emits `delivered(payload)` from any thread; slots run on the Qt thread.
+
+    After `close()` (or once Qt has deleted the relay with its window) payloads are dropped:
+    nothing already queued reaches the slot, and `send` from a worker thread never raises,
+    because a worker finishing after the window went away has no one left to tell.
+    """
 
     delivered = Signal(object)
 
     def __init__(self, slot: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.delivered.connect(slot, Qt.ConnectionType.QueuedConnection)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._slot = slot
+        self.delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self.destroyed.connect(self._mark_closed, Qt.ConnectionType.DirectConnection)
 
     def send(self, payload: Any) -> None:
-        self.delivered.emit(payload)
+        with self._lock:  # close() cannot slip in between the check and the emit
+            if self._closed:
+                log.debug("relay closed; a late result was dropped")
+                return
+            try:
+                self.delivered.emit(payload)
+            except RuntimeError as exc:  # deleted by Qt before `destroyed` reached us
+                self._closed = True
+                log.debug("relay deleted; a late result was dropped (%s)", exc)
+
+    def close(self) -> None:
+        """Drop every payload from now on, including those already queued (Qt thread)."""
+        self._mark_closed()
+
+    def _mark_closed(self, *_: Any) -> None:
+        with self._lock:
+            self._closed = True
+
+    def _deliver(self, payload: Any) -> None:
+        with self._lock:
+            closed = self._closed
+        if not closed:
+            self._slot(payload)

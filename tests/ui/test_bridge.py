@@ -57,3 +57,34 @@ def test_relay_runs_the_payload_handler_on_the_qt_thread(qapp):
     worker.join()
     qapp.processEvents()
     assert ran_on == [(threading.main_thread(), "done")]
+
+
+def test_sending_on_a_deleted_relay_from_a_worker_thread_does_not_raise(qapp):
+    import shiboken6
+
+    delivered: list[object] = []
+    relay = Relay(delivered.append)
+    shiboken6.delete(relay)  # the window (its parent) went away
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            relay.send("late result")
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(timeout=5)
+    qapp.processEvents()
+    assert errors == [] and delivered == []
+
+
+def test_a_closed_relay_drops_what_is_still_queued_and_what_comes_later(qapp):
+    delivered: list[object] = []
+    relay = Relay(delivered.append)
+    relay.send("queued before close")
+    relay.close()
+    relay.send("sent after close")
+    qapp.processEvents()
+    assert delivered == []
