@@ -115,6 +115,7 @@ class Meters:
         self._frames_in = 0
         self._frames_out = 0
         self._dropped: dict[str, int] = {}
+        self._dropped_base: dict[str, int] = {}  # hand-off counts at the last reset()
         self._errors: dict[str, int] = {}
         self._extra: dict[str, str] = {}
 
@@ -129,6 +130,7 @@ class Meters:
             self._out = _RateCounter()
             self._frames_in = self._frames_out = 0
             self._errors.clear()
+            self._dropped_base = dict(self._dropped)
 
     def record_stage(self, stage: str, ms: float) -> None:
         with self._lock:
@@ -180,7 +182,7 @@ class Meters:
                 fps_out=self._out.rate(now),
                 frames_in=self._frames_in,
                 frames_out=self._frames_out,
-                dropped=dict(self._dropped),
+                dropped={k: v - self._dropped_base.get(k, 0) for k, v in self._dropped.items()},
                 errors=dict(self._errors),
                 elapsed_s=now - self._start,
                 extra=dict(self._extra),

@@ -373,24 +373,31 @@ class BackgroundSink:
             self._cond.notify()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                frame, packet = self._queue.pop(0)
-                self._cond.notify_all()
-            try:
-                self.inner.send(frame, packet)
-            except Exception as exc:  # handed to the output thread by the next send()
+        try:
+            while True:
                 with self._cond:
-                    self._error = exc
-                    self._queue.clear()
+                    while not self._queue and not self._closing:
+                        self._cond.wait()
+                    if not self._queue:
+                        return
+                    frame, packet = self._queue.pop(0)
                     self._cond.notify_all()
-                return
+                try:
+                    self.inner.send(frame, packet)
+                except Exception as exc:  # handed to the output thread by the next send()
+                    with self._cond:
+                        self._error = exc
+                        self._queue.clear()
+                        self._cond.notify_all()
+                    return
+        finally:
+            # Closed here, on the writer's own thread, so a close (a recorder's release) never
+            # runs while a write is still in progress.
+            self.inner.close()
 
-    def close(self) -> None:
+    def close(self, finish_timeout_s: float = 10.0) -> None:
+        """Write what is queued (up to `drain_timeout_s`), drop the rest, then wait for the
+        writer to finish its current frame and finalise the file (up to `finish_timeout_s`)."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -400,5 +407,7 @@ class BackgroundSink:
                 left = len(self._queue)
                 self._queue.clear()
             log.warning("%s: %d queued frames not written at close", self.name, left)
-            self._thread.join(self.drain_timeout_s)
-        self.inner.close()
+            self._thread.join(finish_timeout_s)
+            if self._thread.is_alive():
+                log.error("%s is still writing after %.0f s; the file may not be finalised",
+                          self.name, self.drain_timeout_s + finish_timeout_s)

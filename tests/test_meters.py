@@ -64,3 +64,11 @@ def test_a_stage_that_stopped_reporting_leaves_the_snapshot_after_a_window():
         m.frame_out(5.0)
     stages = m.snapshot().stages
     assert "swap" in stages and "passthrough" not in stages
+
+
+def test_reset_restarts_the_drop_counts_too():
+    m = Meters()
+    m.set_dropped("capture->inference", 7)
+    m.reset()
+    m.set_dropped("capture->inference", 9)  # hand-offs report running totals
+    assert m.snapshot().dropped == {"capture->inference": 2}

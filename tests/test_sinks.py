@@ -332,3 +332,36 @@ def test_lossless_background_sink_waits_instead_of_dropping():
         sink.send(np.full((4, 4, 3), k, np.uint8))
     sink.close()
     assert inner.frames == list(range(30)) and sink.dropped == 0
+
+
+def test_background_sink_never_closes_the_inner_sink_during_a_write():
+    """A writer stuck in send() at close: the inner close waits for that write to finish."""
+    import threading as _threading
+
+    from livefusion.sinks import BackgroundSink
+
+    events: list[str] = []
+    entered = _threading.Event()
+
+    class Stuck:
+        name = "stuck"
+
+        def __init__(self) -> None:
+            self.release = _threading.Event()
+
+        def send(self, frame, packet=None) -> None:
+            events.append("write-start")
+            entered.set()
+            self.release.wait(5)
+            events.append("write-end")
+
+        def close(self) -> None:
+            events.append("close")
+
+    inner = Stuck()
+    sink = BackgroundSink(inner, drain_timeout_s=0.05)
+    sink.send(np.zeros((4, 4, 3), np.uint8))
+    assert entered.wait(2)
+    _threading.Timer(0.2, inner.release.set).start()
+    sink.close()
+    assert events == ["write-start", "write-end", "close"]
