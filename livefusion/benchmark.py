@@ -105,6 +105,7 @@ def run_benchmark(config: AppConfig, out: TextIO) -> int:
     app.pipeline.subscribe(after_warmup)
     with app:
         app.pipeline.wait()
+    app.pipeline.join(timeout=15.0)
     snap = app.meters.snapshot()
     engine = app.engine
     providers = sorted({getattr(s, "provider", "") for s in _sessions(engine)} - {""})

@@ -227,6 +227,8 @@ def run_headless(config: AppConfig, out: TextIO, stop: _StopFlag | None = None) 
             if interval:
                 out.write(app.meters.snapshot().status_line() + "\n")
                 out.flush()
+    if not app.pipeline.join(timeout=15.0):  # a recording still being finalised
+        log.error("some outputs were still closing when LiveFusion exited")
     snap = app.meters.snapshot()
     reason = stop.signal_name or app.pipeline.end_reason or "stopped"
     out.write(f"stopped ({reason}): {snap.frames_out} frames out, {snap.dropped_total} dropped, "
