@@ -30,6 +30,7 @@ from livefusion.config import AppConfig
 from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
+from livefusion.sinks import SinkError
 from ui import dialogs
 from ui.bridge import FrameBridge, Relay
 from ui.controls import ControlsPanel, OutputsView
@@ -158,6 +159,7 @@ class MainWindow(QMainWindow):
         started = time.perf_counter()
         self._timer.stop()
         self.bridge.close()
+        self._relay.close()  # results still on their way have no window left to update
         self.app.stop()
         if not self._started:  # no output thread ran, so close what it would have closed
             for name in list(self.app.pipeline.sink_names):
@@ -219,7 +221,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, ms)
 
     def _show_box(self, box: QMessageBox) -> None:
+        """Open `box`; `last_dialog` holds it only while it is open (it deletes itself when
+        closed, and a wrapper of a deleted box raises on any use)."""
         self.last_dialog = dialogs.show_box(box)
+        box.finished.connect(lambda _result: self._forget_box(box))
+        box.destroyed.connect(lambda *_: self._forget_box(box))
+
+    def _forget_box(self, box: QMessageBox) -> None:
+        if self.last_dialog is box:
+            self.last_dialog = None
 
     # --- actions (hotkeys and controls) --------------------------------------------------------
 
@@ -303,10 +313,19 @@ class MainWindow(QMainWindow):
             return
         if self.app.outputs.recording:
             return
-        self.recordings_dir.mkdir(parents=True, exist_ok=True)
         ext = RECORD_EXTENSIONS.get(self.app.config.output.record_codec, ".mp4")
         path = self.recordings_dir / f"livefusion-{datetime.now():%Y%m%d-%H%M%S}{ext}"
-        self._when_done(self.app.start_recording(path), lambda f: self._check(f, "Recording"))
+        try:
+            self.recordings_dir.mkdir(parents=True, exist_ok=True)
+            started = self.app.start_recording(path)
+        except (OSError, SinkError) as exc:  # a folder or codec the user has to change
+            log.warning("recording to %s could not start: %s", path, exc)
+            self._show_box(dialogs.error_box(
+                self, "Recording could not start",
+                f"{exc}\n\nRecordings go to {self.recordings_dir}; make sure that folder can "
+                "be created and written, or choose another codec (output.record_codec)."))
+            return
+        self._when_done(started, lambda f: self._check(f, "Recording"))
         self._message(f"Recording to {path}")
 
     # --- source faces ----------------------------------------------------------------------------
@@ -452,7 +471,8 @@ class MainWindow(QMainWindow):
         future.add_done_callback(lambda f: self._relay.send(lambda: slot(f)))
 
     def _run_in_ui(self, fn: Callable[[], Any]) -> None:
-        fn()
+        if not self._stopped:  # a result that arrives after the window shut down is dropped
+            fn()
 
     def _check(self, future: Future, what: str) -> None:
         error = future.exception()

@@ -291,3 +291,51 @@ def test_switching_input_keeps_settings_and_outputs(make_window, small_video, tm
              and window.preview.packet.frame.std() < 8, "frames of the new input")
     wait_for(lambda: VCAM_SINK in app.pipeline.sink_names, "the virtual camera on the new pipeline")
     assert window.controls.camera.currentData() == str(other)
+
+
+def test_a_closed_message_box_is_forgotten_not_left_dangling(running, qapp):
+    from ui import dialogs
+
+    window = running.window
+    window._show_box(dialogs.error_box(window, "something failed", "do this instead"))
+    box = window.last_dialog
+    assert box is not None and box.isVisible()
+    box.accept()  # WA_DeleteOnClose: Qt deletes the box once events run
+    wait_for(lambda: window.last_dialog is None, "the closed box forgotten")
+    qapp.sendPostedEvents(None, 0)  # DeferredDelete
+    qapp.processEvents()
+    assert window.last_dialog is None
+
+
+def test_results_arriving_after_the_window_shut_down_do_nothing(running, qapp):
+    from concurrent.futures import Future
+
+    window = running.window
+    ran: list[str] = []
+    window._relay.send(lambda: ran.append("relayed"))  # queued, not yet run
+    pending: Future = Future()
+    window._when_done(pending, lambda f: ran.append("future slot"))
+    window.close()
+    pending.set_result(True)  # a pipeline future finishing after the close
+    qapp.processEvents()
+    assert ran == []
+
+
+@pytest.mark.parametrize("problem", ["folder cannot be created", "codec"])
+def test_a_recording_that_cannot_start_shows_the_error_and_keeps_running(running, tmp_path,
+                                                                         problem):
+    window, app = running.window, running.app
+    if problem == "codec":
+        app.config.output.record_codec = "H264X"  # not a FourCC: RecorderSink refuses it
+    else:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a folder")
+        window.recordings_dir = blocker / "recordings"
+    window.run_action("record")  # must not raise out of the shortcut's slot
+    box = window.last_dialog
+    assert box is not None and box.isVisible()
+    assert "Recording" in box.text() or "recording" in box.text()
+    assert app.outputs.recording == ""
+    assert RECORD_SINK not in app.pipeline.sink_names
+    wait_frames(window, 3)
+    box.accept()
