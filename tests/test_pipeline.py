@@ -84,9 +84,9 @@ def test_failing_inference_passes_frames_through_unmodified(no_thread_leak):
     sink = RecordingSink()
     source = PacedSyntheticSource(fps=1000.0, count=40)
     stage = SlowInference(fail_every=4)
-    with Pipeline(source, stage, sinks=[sink]) as pipe:
+    with Pipeline(source, stage, sinks=[sink], options=PipelineOptions(lossless=True)) as pipe:
         assert pipe.wait(timeout=10)
-    assert len(sink.seqs) >= 10
+    assert sink.seqs == list(range(40))  # lossless: every frame, however loaded the machine
     for seq, frame in zip(sink.seqs, sink.frames):
         if seq % 4 == 0:
             assert np.array_equal(frame, stamp(seq)), "failed frame must pass through as captured"
@@ -184,8 +184,13 @@ def test_lost_source_emits_no_signal_frames(no_thread_leak):
         assert pipe.wait(5)
     assert len(sink.seqs) == 8
     assert pipe.meters.snapshot().extra["source"] == "reconnecting"
-    assert sink.source_ok == [True] * 3 + [False] * 5
-    assert np.array_equal(sink.frames[-1], no_signal_frame(stamp(2), (64, 48), "NO SIGNAL (reconnecting)"))
+    # live frames first (latest-wins may skip one under load), then only no-signal frames
+    live = sink.source_ok.index(False)
+    assert 1 <= live <= 3 and sink.source_ok[live:] == [False] * (8 - live)
+    last_live = read_stamp(sink.frames[live - 1])
+    assert np.array_equal(sink.frames[-1],
+                          no_signal_frame(stamp(2), (64, 48), "NO SIGNAL (reconnecting)"))
+    assert last_live <= 2
 
 
 def test_no_signal_frame_without_history_has_requested_size():

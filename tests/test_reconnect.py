@@ -86,14 +86,13 @@ def test_reconnects_with_capped_exponential_backoff(clip: Path, no_thread_leak, 
         got = [frame_index(read_until_frame(source)) for _ in range(3)]
         assert got == [0, 1, 2]
         assert source.read() is None          # the 4th read hits the unplug
-        assert source.state in ("lost", "reconnecting", "live")
         frame = read_until_frame(source)       # read() keeps returning None until it is back
         assert frame_index(frame) == 0         # a fresh source, from its first frame
         assert source.state == "live"
         assert source.reconnects == 1 and source.attempts == 5
         assert delays == [0.25, 0.5, 1.0, 2.0, 2.0]
         assert factory.made[0].closed          # the dead source was closed
-        assert "No such file" in source.last_error or "gone.mp4" in source.last_error
+        assert "gone.mp4" in source.last_error  # the last failed open named its file
     finally:
         source.close()
 
