@@ -69,6 +69,13 @@ class MainWindow(QMainWindow):
         self._started = False
         self._stopped = False
         self._scan_threads: list[threading.Thread] = []
+        # Input switching: the worker builds the new app and stops the old one; the Qt thread
+        # adopts it. The lock orders the worker's hand-over against shutdown().
+        self._switch_lock = threading.Lock()
+        self._switch_thread: threading.Thread | None = None
+        self._switched_app: LiveApp | None = None  # built and not yet adopted
+        self._retired: list[LiveApp] = []  # stopped by a switch; may still finalise a recording
+        self.switching = False
         self._cameras: list[tuple[str, str]] = []
         self.bridge = FrameBridge(self)
         self.bridge.connect_to(self._on_frame)
@@ -155,8 +162,9 @@ class MainWindow(QMainWindow):
         """Stop the pipeline (within about a second; a recording is finalised) and save state."""
         if self._stopped:
             return
-        self._stopped = True
         started = time.perf_counter()
+        with self._switch_lock:  # waits while a switch is stopping the old pipeline
+            self._stopped = True
         self._timer.stop()
         self.bridge.close()
         self._relay.close()  # results still on their way have no window left to update
@@ -165,11 +173,30 @@ class MainWindow(QMainWindow):
             for name in list(self.app.pipeline.sink_names):
                 self.app.pipeline.remove_sink(name)
             self.app.pipeline.source.close()  # type: ignore[attr-defined]
+        with self._switch_lock:
+            unadopted, self._switched_app = self._switched_app, None
+        if unadopted is not None:  # built by a switch the window closed before taking up
+            unadopted.stop()
         for thread in self._scan_threads:
             thread.join(timeout=0.2)
         self.stop_seconds = time.perf_counter() - started
         log.info("pipeline stopped in %.2f s", self.stop_seconds)
         self.save_state()
+
+    def join(self, timeout: float) -> bool:
+        """After `shutdown()`: wait up to `timeout` s for the threads still finishing (an output
+        thread finalising a recording, an input switch). Call before the process exits; True
+        when none is left."""
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
+        threads = [t for t in (self._switch_thread, *self._scan_threads) if t is not None]
+        for thread in threads:
+            thread.join(left())
+        finished = [app.pipeline.join(left()) for app in (*self._retired, self.app)]
+        return all(finished) and not any(t.is_alive() for t in threads)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.shutdown()
@@ -435,33 +462,74 @@ class MainWindow(QMainWindow):
 
     def switch_input(self, camera: str) -> None:
         """Restart the pipeline on another camera (or a file path), keeping the engine, the
-        source faces, the settings and the virtual camera."""
+        source faces, the settings and the virtual camera.
+
+        Opening the new input (seconds for some cameras) and stopping the old pipeline run on a
+        worker thread; the preview shows the old input meanwhile and further switches are
+        ignored until this one is done."""
         if camera == self._current_input() or self._stopped:
             return
-        old = self.app
-        config = _copy_config(old.config, camera)
+        if self.switching:
+            self._message("Still switching input…")
+            self._show_input_choice()
+            return
+        self.switching = True
+        config = _copy_config(self.app.config, camera)
+        self._message("Switching input…", 0)
+        self._switch_thread = threading.Thread(target=self._open_input,
+                                               args=(self.app, config, camera),
+                                               name="lf-switch-input", daemon=True)
+        self._switch_thread.start()
+
+    def _open_input(self, old: LiveApp, config: AppConfig, camera: str) -> None:
+        """Worker thread: build the new app, stop the old one, hand the new one to the Qt
+        thread. A window closed meanwhile gets nothing: the new app is stopped here."""
         try:
             new = build_app(config)
         except Exception as exc:  # the source's message says what to check
-            self._show_box(dialogs.no_camera_box(self, str(exc)))
-            self._show_input_choice()
+            log.warning("switching to input %s failed: %s", camera, exc)
+            message = str(exc)
+            self._relay.send(lambda: self._switch_failed(message))
             return
-        was_vcam = old.virtual_cam_wanted
-        recording = bool(old.outputs.recording)
-        old.stop()
+        with self._switch_lock:
+            abandoned = self._stopped
+            if not abandoned:
+                old.stop()  # within about a second; a recording is finalised
+                self._switched_app = new
+        if abandoned:
+            new.stop()  # never started: closes the input it opened
+            return
+        self._relay.send(lambda: self._input_switched(old, new, camera))
+
+    def _input_switched(self, old: LiveApp, new: LiveApp, camera: str) -> None:
+        with self._switch_lock:
+            if self._switched_app is not new:  # shutdown() took it
+                return
+            self._switched_app = None
+        self.switching = False
+        self._retired.append(old)
         new.holder.set(old.engine)
         if old.engine is not None:
             new.pipeline.call_in_inference(old.engine.reset)
         new.settings.update(**asdict(old.settings.snapshot()))
         self.app = new
         self._subscribe(new)
-        if was_vcam:
+        if old.virtual_cam_wanted:
             self.set_virtual_cam(True)
         new.start()
-        if recording:
-            self._message("The recording was finalised when the camera changed.")
         self.state.camera = camera
         self.setWindowTitle(f"LiveFusion — {self._input_description()}")
+        self._show_input_choice()
+        if old.outputs.recording:
+            self._message("The recording was finalised when the camera changed.")
+        else:
+            self._message(f"Showing {self._input_description()}")
+        self.refresh_status()
+
+    def _switch_failed(self, message: str) -> None:
+        self.switching = False
+        self.statusBar().clearMessage()
+        self._show_box(dialogs.no_camera_box(self, message))
         self._show_input_choice()
 
     # --- plumbing ----------------------------------------------------------------------------------

@@ -282,15 +282,92 @@ def test_switching_input_keeps_settings_and_outputs(make_window, small_video, tm
     other = make_video(tmp_path / "other.avi", frames=20, size=(320, 240), codec="MJPG")
     old_pipeline = running.app.pipeline
     window.switch_input(str(other))
+    wait_for(lambda: window.app is not running.app, "the new input taken up")
     assert not old_pipeline.running
     app = window.app
-    assert app is not running.app and app.pipeline.running
+    assert app.pipeline.running and not window.switching
     assert app.settings.snapshot().show_debug
     # The new clip is flat grey (the first one a gradient), scaled to the configured size.
     wait_for(lambda: window.preview.packet is not None
              and window.preview.packet.frame.std() < 8, "frames of the new input")
     wait_for(lambda: VCAM_SINK in app.pipeline.sink_names, "the virtual camera on the new pipeline")
     assert window.controls.camera.currentData() == str(other)
+
+
+@pytest.fixture
+def gated_build(monkeypatch):
+    """build_app for the window that waits for `gate`, notes the thread it ran on and the
+    apps it built, and counts when each app's input is closed (`app.source_closes`)."""
+    import ui.window
+    from livefusion.app import build_app
+
+    gate = threading.Event()
+    calls: list[threading.Thread] = []
+    built: list = []
+
+    def build(config):
+        calls.append(threading.current_thread())
+        assert gate.wait(10), "test gate never opened"
+        app = build_app(config)
+        source = app.pipeline.source
+        close = source.close
+        app.source_closes = 0
+
+        def counted_close() -> None:
+            app.source_closes += 1
+            close()
+
+        source.close = counted_close
+        built.append(app)
+        return app
+
+    monkeypatch.setattr(ui.window, "build_app", build)
+    return gate, calls, built
+
+
+def test_switching_input_opens_it_off_the_qt_thread_and_ignores_a_second_switch(
+        running, tmp_path, gated_build):
+    gate, calls, built = gated_build
+    window, first = running.window, running.app
+    other = make_video(tmp_path / "other.avi", frames=20, size=(320, 240), codec="MJPG")
+    third = make_video(tmp_path / "third.avi", frames=20, size=(320, 240), codec="MJPG")
+    window.switch_input(str(other))  # returns at once: the (slow) open waits on the gate
+    assert window.switching
+    assert "Switching input" in window.statusBar().currentMessage()
+    wait_frames(window, 3)  # the old input keeps playing meanwhile
+    window.switch_input(str(third))
+    assert window.controls.camera.currentData() == str(first.config.input.file)
+    gate.set()
+    wait_for(lambda: window.app is not first, "the new input taken up")
+    assert len(calls) == 1 and calls[0] is not threading.main_thread()
+    assert window.app is built[0] and window.app.config.input.file == str(other)
+    assert not first.pipeline.running and not window.switching
+
+
+def test_an_input_that_will_not_open_shows_the_no_camera_dialog(running):
+    window, app = running.window, running.app
+    window.switch_input("97")  # no such camera
+    wait_for(lambda: window.last_dialog is not None, "the no-camera dialog")
+    assert "No camera could be opened" in window.last_dialog.text()
+    assert "97" in window.last_dialog.informativeText()
+    assert window.app is app and app.pipeline.running and not window.switching
+    wait_frames(window, 3)
+    window.last_dialog.reject()
+
+
+def test_closing_during_a_switch_closes_the_input_it_opened(running, tmp_path, gated_build,
+                                                            no_thread_leak):
+    gate, calls, built = gated_build
+    window, first = running.window, running.app
+    other = make_video(tmp_path / "other.avi", frames=20, size=(320, 240), codec="MJPG")
+    window.switch_input(str(other))
+    window.close()
+    gate.set()
+    assert window.join(10)
+    assert window.app is first and not first.pipeline.running
+    new = built[0]
+    assert not new.pipeline.running
+    assert new.source_closes >= 1  # the video file it opened was closed again
 
 
 def test_a_closed_message_box_is_forgotten_not_left_dangling(running, qapp):
