@@ -20,6 +20,7 @@ from ui.window import MainWindow
 
 log = logging.getLogger(__name__)
 
+FINALISE_TIMEOUT_S = 10.0  # how long an exit waits for a recording to be finalised
 VIDEO_FILTER = "Videos and images (*.mp4 *.mov *.mkv *.avi *.webm *.jpg *.jpeg *.png)"
 
 
@@ -91,4 +92,9 @@ def run(config: AppConfig, argv: list[str] | None = None) -> int:
     window.start()
     code = qapp.exec()
     window.shutdown()
+    # stop() returns within about a second; a recording may still be finalising on the output
+    # thread, and the process must not exit (killing it) before the file is complete.
+    if not window.join(FINALISE_TIMEOUT_S):
+        log.warning("threads still running %.0f s after closing; a recording may be incomplete",
+                    FINALISE_TIMEOUT_S)
     return code
