@@ -3,8 +3,13 @@ the window, and the same rows in the help overlay and the README table."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cv2
 import pytest
 
+from tests.ui.helpers import wait_for, wait_frames
 from ui.hotkeys import HOTKEYS, Binding, Hotkey, bindings, help_lines, markdown_table
 
 PROMISED = {
@@ -32,21 +37,125 @@ def test_a_key_bound_twice_is_refused():
         bindings(table)
 
 
-def test_the_window_handles_every_action(make_window, small_video, no_thread_leak):
+@dataclass
+class Before:
+    """What an action may change, read just before it runs."""
+
+    settings: Any
+    fullscreen: bool
+    help: bool
+
+
+def _changed(before: Any, after: Any) -> set[str]:
+    return {k for k in vars(after) if getattr(after, k) != getattr(before, k)}
+
+
+def _setting(field: str, expected: Callable[[Any], Any]) -> Callable[[Any, Before], None]:
+    def check(window: Any, before: Before) -> None:
+        after = window.app.settings.snapshot()
+        assert getattr(after, field) == expected(before.settings)
+        assert _changed(before.settings, after) == {field}
+    return check
+
+
+def _flip(field: str) -> Callable[[Any, Before], None]:
+    return _setting(field, lambda b: not getattr(b, field))
+
+
+def _virtual_cam_on(window: Any, before: Before) -> None:
+    from livefusion.app import VCAM_SINK
+
+    wait_for(lambda: VCAM_SINK in window.app.pipeline.sink_names, "the virtual camera sink")
+    wait_for(lambda: window.app.outputs.virtual_cam == "on", "the virtual camera reported on")
+
+
+def _recording(window: Any, before: Before) -> None:
+    from livefusion.app import RECORD_SINK
+
+    assert window.app.outputs.recording.startswith(str(window.recordings_dir))
+    wait_for(lambda: RECORD_SINK in window.app.pipeline.sink_names, "the recorder sink")
+
+
+def _no_such_source(window: Any, before: Before) -> None:
+    assert window.app.settings.snapshot() == before.settings
+    assert "no source face 1" in window.statusBar().currentMessage()
+
+
+def _file_dialog_open(window: Any, before: Before) -> None:
+    assert window.file_dialog is not None and window.file_dialog.isVisible()
+    window.file_dialog.reject()
+
+
+def _fullscreen_flipped(window: Any, before: Before) -> None:
+    assert window.isFullScreen() is not before.fullscreen
+
+
+def _help_flipped(window: Any, before: Before) -> None:
+    assert window.preview.help_visible is not before.help
+
+
+def _closed(window: Any, before: Before) -> None:
+    assert not window.isVisible() and not window.app.pipeline.running
+
+
+ACTION_CHECKS: dict[str, Callable[[Any, Before], None]] = {
+    "swap": _flip("swap_enabled"),
+    "enhancer": _flip("enhancer_enabled"),
+    "virtual_cam": _virtual_cam_on,
+    "record": _recording,
+    "debug": _flip("show_debug"),
+    "mask": _flip("show_mask"),
+    "before_after": _flip("before_after"),
+    "interval_up": _setting("detect_every", lambda b: b.detect_every + 1),
+    "interval_down": _setting("detect_every", lambda b: b.detect_every - 1),
+    "source": _no_such_source,  # no source face yet: the key explains, nothing changes
+    "open_source": _file_dialog_open,
+    "fullscreen": _fullscreen_flipped,
+    "help": _help_flipped,
+    "quit": _closed,
+}
+
+
+def test_the_window_handles_every_action(no_thread_leak, make_window, small_video, monkeypatch,
+                                         recording_backend):
+    import livefusion.app
+    from tests.conftest import RECORDER_BACKEND
     from tests.ui.conftest import video_config
 
-    running = make_window(video_config(small_video, (160, 120)), start=False)
-    window = running.window
-    handled = []
+    recorders: list[Any] = []
+    make_recorder = livefusion.app.make_recorder
+
+    def kept_recorder(*args: Any, **kwargs: Any) -> Any:
+        recorders.append(make_recorder(*args, **kwargs))
+        return recorders[-1]
+
+    monkeypatch.setattr(livefusion.app, "make_recorder", kept_recorder)
+    window = make_window(video_config(small_video, (160, 120), **{
+        "output.virtual_cam_backend": RECORDER_BACKEND})).window
+    wait_frames(window, 2)
+    actions = [row.action for row in HOTKEYS]
+    assert set(ACTION_CHECKS) == set(actions), "every action in the table has a check here"
+    assert actions[-1] == "quit"
     for row in HOTKEYS:
-        if row.action in ("quit", "open_source", "virtual_cam"):  # side effects tested elsewhere
-            continue
+        if row.action == "quit":
+            wait_for(lambda: recorders and recorders[0].inner.frames >= 5, "5 frames recorded")
+        before = Before(window.app.settings.snapshot(), window.isFullScreen(),
+                        window.preview.help_visible)
         window.run_action(row.action, 0 if row.indexed else None)
-        handled.append(row.action)
-    assert len(handled) == len(HOTKEYS) - 3
+        ACTION_CHECKS[row.action](window, before)
+    assert window.join(10)
+    recorder = recorders[0].inner
+    assert recorder.closed and recording_backend[0].closed
+    capture = cv2.VideoCapture(str(recorder.path))
+    try:
+        frames = 0
+        while capture.read()[0]:
+            frames += 1
+    finally:
+        capture.release()
+    assert frames >= 5, "the recording was finalised when the window closed"
     with pytest.raises(ValueError, match="unknown window action"):
         window.run_action("launch_rockets")
-    window.close()  # never started: the recorder R added must still be closed
 
 
 def test_help_and_readme_show_every_row():
