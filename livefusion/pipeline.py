@@ -14,7 +14,6 @@ that raises is closed and removed; the other sinks go on.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -23,6 +22,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from livefusion.commands import CommandQueue, run_command
 from livefusion.imageio import to_bgr_uint8
 from livefusion.mailbox import LatestSlot, SlotClosed
 from livefusion.meters import Meters
@@ -136,8 +136,8 @@ class Pipeline:
         self._slot_out: LatestSlot[FramePacket] = LatestSlot("inference->output")
         self._stop = threading.Event()
         self._finished = threading.Event()
-        self._inference_cmds: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
-        self._output_cmds: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
+        self._inference_cmds = CommandQueue()
+        self._output_cmds = CommandQueue()
         self._threads: list[threading.Thread] = []
         self._errors = _ErrorReporter(self.meters)
         self._frames_out = 0
@@ -185,7 +185,8 @@ class Pipeline:
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
             log.warning("pipeline threads still finishing after %.1f s: %s", timeout, alive)
-        self._fail_pending_commands()
+        for commands in (self._inference_cmds, self._output_cmds):
+            commands.fail_pending("pipeline stopped before the command ran")
         if not any(t.name == "lf-output" and t.is_alive() for t in self._threads):
             for sink in list(self._sinks):  # added after the output thread had closed its own
                 self._close_sink(sink)
@@ -273,45 +274,18 @@ class Pipeline:
     def sink_names(self) -> list[str]:
         return [s.name for s in self._sinks]
 
-    def _submit(self, commands: queue.Queue, fn: Callable[[], Any]) -> Future:
+    def _submit(self, commands: CommandQueue, fn: Callable[[], Any]) -> Future:
         """Queue `fn` for its stage's thread. Before the start it runs at once (wiring); after
         the run has ended it runs on a short-lived thread, never the caller's (often the UI's)."""
-        future: Future = Future()
         if self.running:
-            commands.put((fn, future))
-        elif not self._threads:
-            self._run_command(fn, future)
+            return commands.put(fn)
+        future: Future = Future()
+        if not self._threads:
+            run_command(fn, future)
         else:
-            threading.Thread(target=self._run_command, args=(fn, future), name="lf-command",
+            threading.Thread(target=run_command, args=(fn, future), name="lf-command",
                              daemon=True).start()
         return future
-
-    @staticmethod
-    def _run_command(fn: Callable[[], Any], future: Future) -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn())
-        except Exception as exc:  # handed to the caller through the future
-            future.set_exception(exc)
-
-    def _drain(self, commands: queue.Queue) -> None:
-        while True:
-            try:
-                fn, future = commands.get_nowait()
-            except queue.Empty:
-                return
-            self._run_command(fn, future)
-
-    def _fail_pending_commands(self) -> None:
-        for commands in (self._inference_cmds, self._output_cmds):
-            while True:
-                try:
-                    _, future = commands.get_nowait()
-                except queue.Empty:
-                    break
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(RuntimeError("pipeline stopped before the command ran"))
 
     # ----- threads ---------------------------------------------------------------------------
 
@@ -377,7 +351,7 @@ class Pipeline:
     def _inference_loop(self) -> None:
         try:
             while True:
-                self._drain(self._inference_cmds)
+                self._inference_cmds.drain()
                 try:
                     packet = self._slot_in.get(timeout=POLL_S)
                 except SlotClosed:
@@ -401,7 +375,7 @@ class Pipeline:
                 self.meters.set_dropped(self._slot_out.name, self._slot_out.dropped)
         finally:
             self._slot_out.close()
-            self._drain(self._inference_cmds)
+            self._inference_cmds.drain()
 
     def _freshest(self, packet: FramePacket) -> FramePacket:
         """Swap a stale packet for the next captured one if it is due soon (see options)."""
@@ -424,7 +398,7 @@ class Pipeline:
     def _output_loop(self) -> None:
         try:
             while True:
-                self._drain(self._output_cmds)
+                self._output_cmds.drain()
                 try:
                     packet = self._slot_out.get(timeout=POLL_S)
                 except SlotClosed:
@@ -442,7 +416,7 @@ class Pipeline:
                     break
         finally:
             self._finished.set()
-            self._drain(self._output_cmds)
+            self._output_cmds.drain()
             for sink in list(self._sinks):
                 self._close_sink(sink)
             self._sinks.clear()
