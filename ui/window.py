@@ -9,11 +9,8 @@ through a `Relay`. A 4 Hz timer reads the meters for the status area and the met
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import Future
-from copy import deepcopy
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from livefusion.app import LiveApp, build_app
+from livefusion.app import LiveApp
 from livefusion.config import AppConfig
 from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
@@ -35,6 +32,7 @@ from ui import dialogs
 from ui.bridge import FrameBridge, Relay
 from ui.controls import ControlsPanel, OutputsView
 from ui.hotkeys import bindings, help_lines
+from ui.input_switch import InputSwitcher
 from ui.preview import PreviewWidget
 from ui.settings_store import SettingsStore, StoredState
 from ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
@@ -68,18 +66,11 @@ class MainWindow(QMainWindow):
         self.recording_finalised: Future | None = None
         self._started = False
         self._stopped = False
-        self._scan_threads: list[threading.Thread] = []
-        # Input switching: the worker builds the new app and stops the old one; the Qt thread
-        # adopts it. The lock orders the worker's hand-over against shutdown().
-        self._switch_lock = threading.Lock()
-        self._switch_thread: threading.Thread | None = None
-        self._switched_app: LiveApp | None = None  # built and not yet adopted
-        self._retired: list[LiveApp] = []  # stopped by a switch; may still finalise a recording
-        self.switching = False
         self._cameras: list[tuple[str, str]] = []
         self.bridge = FrameBridge(self)
         self.bridge.connect_to(self._on_frame)
         self._relay = Relay(self._run_in_ui, self)
+        self.inputs = InputSwitcher(self._relay)
         self._build()
         self._subscribe(app)
         self.shortcuts = self._bind_hotkeys()
@@ -163,8 +154,8 @@ class MainWindow(QMainWindow):
         if self._stopped:
             return
         started = time.perf_counter()
-        with self._switch_lock:  # waits while a switch is stopping the old pipeline
-            self._stopped = True
+        self.inputs.close()  # waits while a switch is stopping the old pipeline
+        self._stopped = True
         self._timer.stop()
         self.bridge.close()
         self._relay.close()  # results still on their way have no window left to update
@@ -173,12 +164,7 @@ class MainWindow(QMainWindow):
             for name in list(self.app.pipeline.sink_names):
                 self.app.pipeline.remove_sink(name)
             self.app.pipeline.source.close()  # type: ignore[attr-defined]
-        with self._switch_lock:
-            unadopted, self._switched_app = self._switched_app, None
-        if unadopted is not None:  # built by a switch the window closed before taking up
-            unadopted.stop()
-        for thread in self._scan_threads:
-            thread.join(timeout=0.2)
+        self.inputs.wind_down()  # an input a switch opened but the window never took up
         self.stop_seconds = time.perf_counter() - started
         log.info("pipeline stopped in %.2f s", self.stop_seconds)
         self.save_state()
@@ -188,15 +174,14 @@ class MainWindow(QMainWindow):
         thread finalising a recording, an input switch). Call before the process exits; True
         when none is left."""
         deadline = time.monotonic() + timeout
+        inputs_done = self.inputs.join(timeout)
+        own_done = self.app.pipeline.join(max(deadline - time.monotonic(), 0.0))
+        return inputs_done and own_done
 
-        def left() -> float:
-            return max(deadline - time.monotonic(), 0.0)
-
-        threads = [t for t in (self._switch_thread, *self._scan_threads) if t is not None]
-        for thread in threads:
-            thread.join(left())
-        finished = [app.pipeline.join(left()) for app in (*self._retired, self.app)]
-        return all(finished) and not any(t.is_alive() for t in threads)
+    @property
+    def switching(self) -> bool:
+        """True from `switch_input` until the new input is shown or has failed to open."""
+        return self.inputs.switching
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self.shutdown()
@@ -433,23 +418,9 @@ class MainWindow(QMainWindow):
 
     def scan_cameras(self) -> None:
         """List cameras on a worker thread (opening each index takes a moment)."""
-        from livefusion.camera import list_cameras
-
-        backend = self.app.config.input.camera_backend
         self._message("Looking for cameras…")
-
-        def scan() -> None:
-            try:
-                found = list_cameras(backend=backend)
-                self._relay.send(lambda: self._cameras_found(found))
-            except Exception as exc:  # reported in the status bar
-                log.warning("camera scan failed: %s", exc)
-                message = f"Camera scan failed: {exc}"  # `exc` is unbound after this block
-                self._relay.send(lambda: self._message(message))
-
-        thread = threading.Thread(target=scan, name="lf-camera-scan", daemon=True)
-        self._scan_threads = [t for t in self._scan_threads if t.is_alive()] + [thread]
-        thread.start()
+        self.inputs.scan_cameras(self.app.config.input.camera_backend, self._cameras_found,
+                                 self._message)
 
     def _cameras_found(self, cameras: list[Any]) -> None:
         self._cameras = [(f"Camera {c.index} ({c.width}x{c.height})", str(c.index)) for c in cameras]
@@ -473,45 +444,13 @@ class MainWindow(QMainWindow):
             self._message("Still switching input…")
             self._show_input_choice()
             return
-        self.switching = True
-        config = _copy_config(self.app.config, camera)
         self._message("Switching input…", 0)
-        self._switch_thread = threading.Thread(target=self._open_input,
-                                               args=(self.app, config, camera),
-                                               name="lf-switch-input", daemon=True)
-        self._switch_thread.start()
-
-    def _open_input(self, old: LiveApp, config: AppConfig, camera: str) -> None:
-        """Worker thread: build the new app, stop the old one, hand the new one to the Qt
-        thread. A window closed meanwhile gets nothing: the new app is stopped here."""
-        try:
-            new = build_app(config)
-        except Exception as exc:  # the source's message says what to check
-            log.warning("switching to input %s failed: %s", camera, exc)
-            message = str(exc)
-            self._relay.send(lambda: self._switch_failed(message))
-            return
-        with self._switch_lock:
-            abandoned = self._stopped
-            if not abandoned:
-                old.stop()  # within about a second; a recording is finalised
-                self._switched_app = new
-        if abandoned:
-            new.stop()  # never started: closes the input it opened
-            return
-        self._relay.send(lambda: self._input_switched(old, new, camera))
+        self.inputs.switch(self.app, camera,
+                           lambda old, new: self._input_switched(old, new, camera),
+                           self._switch_failed)
 
     def _input_switched(self, old: LiveApp, new: LiveApp, camera: str) -> None:
-        with self._switch_lock:
-            if self._switched_app is not new:  # shutdown() took it
-                return
-            self._switched_app = None
-        self.switching = False
-        self._retired.append(old)
-        new.holder.set(old.engine)
-        if old.engine is not None:
-            new.pipeline.call_in_inference(old.engine.reset)
-        new.settings.update(**asdict(old.settings.snapshot()))
+        """`new` has the engine and settings of `old` (stopped): show it."""
         self.app = new
         self._subscribe(new)
         if old.virtual_cam_wanted:
@@ -527,7 +466,6 @@ class MainWindow(QMainWindow):
         self.refresh_status()
 
     def _switch_failed(self, message: str) -> None:
-        self.switching = False
         self.statusBar().clearMessage()
         self._show_box(dialogs.no_camera_box(self, message))
         self._show_input_choice()
@@ -547,16 +485,3 @@ class MainWindow(QMainWindow):
         if error is not None:
             self._show_box(dialogs.error_box(self, f"{what} failed", str(error)))
 
-
-def _copy_config(config: AppConfig, camera: str) -> AppConfig:
-    """The same configuration on another input: a file path or a camera; no source faces (the
-    engine is carried over) and no virtual camera (re-enabled by the window)."""
-    new = deepcopy(config)
-    if Path(camera).is_file() and not camera.isdigit():
-        new.input.file = camera
-    else:
-        new.input.file, new.input.camera = "", camera
-    new.face.sources = []
-    new.output.virtual_cam = False
-    new.output.record = ""
-    return new

@@ -298,7 +298,7 @@ def test_switching_input_keeps_settings_and_outputs(make_window, small_video, tm
 def gated_build(monkeypatch):
     """build_app for the window that waits for `gate`, notes the thread it ran on and the
     apps it built, and counts when each app's input is closed (`app.source_closes`)."""
-    import ui.window
+    import ui.input_switch
     from livefusion.app import build_app
 
     gate = threading.Event()
@@ -321,7 +321,7 @@ def gated_build(monkeypatch):
         built.append(app)
         return app
 
-    monkeypatch.setattr(ui.window, "build_app", build)
+    monkeypatch.setattr(ui.input_switch, "build_app", build)
     return gate, calls, built
 
 
