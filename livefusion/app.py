@@ -92,7 +92,8 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     from livefusion.face.enhance import FaceEnhancer
     from livefusion.face.swap import InswapperSwapper, load_emap
     from livefusion.face.track import TrackingLocator
-    from livefusion.model_store import ModelStore, resolve_role
+    from livefusion.model_roles import resolve_role
+    from livefusion.model_store import ModelStore
     from livefusion.runtime import SessionFactory
 
     store = store or ModelStore.from_config(config)

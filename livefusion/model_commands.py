@@ -9,9 +9,8 @@ from typing import Callable, TextIO
 
 from livefusion.config import AppConfig
 from livefusion.download import DownloadOptions
-from livefusion.model_store import (
-    ModelEntry, ModelError, ModelStatus, ModelStore, check_override, needed_ids,
-)
+from livefusion.model_roles import check_override, needed_ids
+from livefusion.model_store import ModelEntry, ModelError, ModelStatus, ModelStore
 
 
 def licence_notice(out: TextIO) -> Callable[[ModelEntry], bool]:

@@ -1,4 +1,4 @@
-"""The model store: the catalog, where weights live, verification, downloads, role resolution.
+"""The model store: the catalog, where weights live, verification, downloads.
 
 - `load_catalog()` reads `models/catalog.toml` into `ModelEntry` values.
 - `models_dir(config)` is config `models.dir`, else `$LIVEFUSION_MODELS`, else `models/` in the
@@ -7,8 +7,8 @@
   returns the path of a verified file, downloading it (or extracting it from its verified zip
   pack) when missing or bad, and raises `ModelUnavailableError` with the URLs and the exact path
   for a manual copy when that is impossible.
-- `resolve_role(config, role)` gives the file for a role: the user's `models.overrides` file
-  (contract-checked, hash skipped) or the configured catalog id (verified).
+
+Which model each role (detector, embedder, ...) uses is livefusion/model_roles.py.
 
 Only `.onnx` files are ever handed out for loading; `.part` files and pickles never are.
 """
@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from livefusion.config import AppConfig
 from livefusion.download import DownloadError, DownloadOptions, download_file, sha256_file
-from livefusion.model_contract import ContractError, check_file
+from livefusion.model_contract import ContractError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,11 +39,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CATALOG_PATH = REPO_ROOT / "models" / "catalog.toml"
 ENV_MODELS_DIR = "LIVEFUSION_MODELS"
-ROLES = ("detector", "landmarker", "embedder", "swapper", "enhancer")
-ROLE_CONTRACT = {"landmarker": "landmark_2d106", "embedder": "arcface", "swapper": "inswapper",
-                 "enhancer": "enhancer"}
 STAMP_SUFFIX = ".verified"
-UNCONFIGURED_ROLE_IDS = {"landmarker": "2d106det"}  # roles the config has no key for
 
 LicenceHook = Callable[["ModelEntry"], bool]
 """Asked before the first download of a non-commercial model; returns whether to go on."""
@@ -59,11 +55,6 @@ class CatalogError(ModelError):
 
 class ModelUnavailableError(ModelError):
     """A model is missing or bad and could not be downloaded; the message has the fix."""
-
-
-class OverrideContractError(ModelError, ContractError):
-    """A `--model ROLE=PATH` file does not fit its role (a ModelError for the CLI's error
-    handling, and a ContractError like every contract failure)."""
 
 
 @dataclass(frozen=True)
@@ -129,17 +120,6 @@ class ModelStatus:
     @property
     def ok(self) -> bool:
         return self.state == "ok"
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """The file to load for a role; `entry` is the configured catalog entry (for its contract
-    and normalisation) even when the file is the user's override."""
-
-    role: str
-    path: Path
-    entry: ModelEntry | None
-    override: bool = False
 
 
 # --- catalog --------------------------------------------------------------------------------
@@ -410,79 +390,12 @@ class ModelStore:
         return "\n".join(lines)
 
 
-# --- roles ---------------------------------------------------------------------------------------
-
-def role_model_ids(config: AppConfig) -> dict[str, str]:
-    """Catalog id per role the configuration needs (enhancer only when one is chosen)."""
-    ids = {
-        "detector": "yunet_2023mar" if config.face.detector == "yunet" else config.models.detector,
-        "embedder": config.models.embedder,
-        "swapper": config.models.swapper,
-    }
-    if config.face.enhancer != "none":
-        ids["enhancer"] = config.face.enhancer
-    return ids
-
-
-def contract_kind(role: str, config: AppConfig) -> str:
-    if role == "detector":
-        return "yunet" if config.face.detector == "yunet" else "scrfd"
-    if role not in ROLE_CONTRACT:
-        raise ModelError(f"unknown model role {role!r}; roles: {', '.join(ROLES)}")
-    return ROLE_CONTRACT[role]
-
-
-def check_override(role: str, path: Path, config: AppConfig) -> Path:
-    """Check a user's `--model ROLE=PATH` file: an existing .onnx that fits the role's contract."""
-    if role not in ROLES:
-        raise ModelError(f"--model {role}=...: unknown role; use one of {', '.join(ROLES)}")
-    path = Path(path).expanduser()
-    if path.suffix.lower() != ".onnx":
-        raise ModelError(f"--model {role}={path}: only .onnx files are loaded (never pickled "
-                         ".pth/.pt/.ckpt); export the model to ONNX first")
-    if not path.is_file():
-        raise ModelError(f"--model {role}={path}: the file does not exist")
-    try:
-        check_file(contract_kind(role, config), path, label=f"--model {role}={path}")
-    except ContractError as exc:
-        raise OverrideContractError(str(exc)) from None
-    return path
-
-
-def resolve_role(config: AppConfig, role: str, *, store: ModelStore | None = None) -> ResolvedModel:
-    """The verified (catalog) or contract-checked (override) file to load for `role`.
-
-    Raises ModelUnavailableError, ContractError or ModelError with the fix in the message."""
-    store = store or ModelStore.from_config(config)
-    ids = {**UNCONFIGURED_ROLE_IDS, **role_model_ids(config)}
-    entry = store.catalog.get(ids[role]) if role in ids else None
-    if entry is not None and entry.role != role:
-        raise ModelError(f"config names {entry.id} for the {role} role, but the catalog lists it "
-                         f"as {entry.role}; choose a {role} model from the catalog")
-    override = config.models.overrides.get(role)
-    if override:
-        return ResolvedModel(role, check_override(role, Path(override), config), entry, True)
-    if entry is None:
-        raise ModelError(f"no model is configured for the {role} role")
-    path = store.ensure(entry.id, download=config.models.auto_download)
-    return ResolvedModel(role, path, entry, False)
-
-
-def needed_ids(config: AppConfig, catalog: Catalog) -> list[str]:
-    """Catalog ids the configured roles need, without roles the user overrides."""
-    overrides = config.models.overrides
-    return [catalog.get(mid).id for role, mid in role_model_ids(config).items()
-            if not overrides.get(role)]
-
-
 def statuses(store: ModelStore, ids: Iterable[str], *, full: bool = True) -> list[ModelStatus]:
     return [store.verify(mid, full=full) for mid in ids]
 
 
 __all__ = [
     "Catalog", "CatalogError", "Contract", "ContractError", "ModelEntry", "ModelError",
-    "ModelStatus", "ModelStore", "ModelUnavailableError", "OverrideContractError",
-    "ResolvedModel", "Source",
-    "check_override", "load_catalog", "models_dir", "needed_ids", "resolve_role",
-    "role_model_ids", "warn_licence",
+    "ModelStatus", "ModelStore", "ModelUnavailableError", "Source",
+    "load_catalog", "models_dir", "warn_licence",
 ]

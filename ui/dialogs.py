@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from livefusion.config import AppConfig
-from livefusion.model_store import ModelEntry, ModelError, ModelStore, needed_ids
+from livefusion.model_roles import needed_ids
+from livefusion.model_store import ModelEntry, ModelError, ModelStore
 from livefusion.sinks import virtual_camera_fix
 
 log = logging.getLogger(__name__)
