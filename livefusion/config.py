@@ -93,6 +93,52 @@ class TrackingConfig:
         0.05, min=1e-6, max=1e6, help="flow motion variance per frame, px^2 at a 100 px eye distance")
     max_fb_error: float = _opt(1.5, min=0.1, max=50, help="forward-backward flow error, px")
     min_inliers: int = _opt(8, min=3, max=500)
+    idle_detect_every: int = _opt(
+        1, min=1, max=120,
+        help="detection interval while no face is tracked (1: a face entering is found at once)")
+
+
+PRIVACY_POLICIES = ("hide", "hold", "off")
+
+
+@dataclass
+class PrivacyConfig:
+    policy: str = _opt(
+        "hide", choices=PRIVACY_POLICIES,
+        help="what viewers get where a face is not swapped well: hide it, hold the last good "
+             "frame (then hide), or off (the real face shows)")
+    style: str = _opt("pixelate", choices=("pixelate", "fill"),
+                      help="how a hidden face is covered")
+    blocks: int = _opt(6, min=2, max=32, help="pixelation blocks across a covered region")
+    pad: float = _opt(0.3, min=0.0, max=2.0,
+                      help="margin around a face box that is covered, fraction of its size")
+    hold_ms: float = _opt(300.0, min=0.0, max=5000.0,
+                          help="policy hold: longest time the last good frame is repeated")
+    guard_score: float = _opt(
+        0.3, min=0.01, max=1.0,
+        help="detector score from which a face is hidden (faces below face.det_score are "
+             "never swapped)")
+    min_score: float = _opt(0.5, min=0.0, max=1.0,
+                            help="a tracked face whose last detection scored less is hidden")
+    max_yaw: float = _opt(0.5, min=0.0, max=100.0,
+                          help="turned face: nose offset from the eyes' centre / half eye "
+                               "distance above this is hidden")
+    max_pitch: float = _opt(0.4, min=0.0, max=100.0,
+                            help="tilted face: nose height off its frontal place, "
+                                 "fraction of the eye-to-mouth distance, above this is hidden")
+    max_fit_error: float = _opt(
+        0.18, min=0.0, max=10.0,
+        help="alignment: 5-point fit residual / eye distance above this is hidden")
+    min_eye_distance: float = _opt(
+        12.0, min=0.0, max=1000.0, help="faces with eyes closer than this (px) are hidden")
+    hide_unselected: bool = _opt(
+        True, help="with swap_faces largest/reference, hide the faces not chosen for the swap")
+    forget_after: int = _opt(
+        2, min=1, max=30,
+        help="a remembered face region is dropped after this many detections that miss it")
+    cut_threshold: float = _opt(
+        28.0, min=1.0, max=255.0,
+        help="mean grey-level change of a small thumbnail that counts as a scene cut")
 
 
 @dataclass
@@ -142,6 +188,7 @@ class AppConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     face: FaceConfig = field(default_factory=FaceConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

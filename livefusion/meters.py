@@ -15,6 +15,12 @@ from typing import Iterable
 
 import numpy as np
 
+from livefusion.packet import GuardAction, PrivacyVerdict
+
+# Guard actions counted per reason: what viewers got instead of the engine's picture.
+_COUNTED_ACTIONS = {GuardAction.HIDE: "hidden", GuardAction.START: "hidden",
+                    GuardAction.HOLD: "held", GuardAction.REVEAL: "revealed"}
+
 
 @dataclass(frozen=True)
 class StageStats:
@@ -55,10 +61,25 @@ class MetersSnapshot:
     errors: dict[str, int]
     elapsed_s: float
     extra: dict[str, str] = field(default_factory=dict)
+    # "hidden" / "held" / "revealed" -> reason -> frames (a frame counts once per reason)
+    privacy: dict[str, dict[str, int]] = field(default_factory=dict)
+    privacy_frames: dict[str, int] = field(default_factory=dict)  # same keys -> frames
 
     @property
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
+
+    def privacy_line(self) -> str:
+        """e.g. 'hidden 12 (startup 10, error 2) held 0 revealed 0'; empty with no guard."""
+        if not self.privacy_frames:
+            return ""
+        parts = []
+        for key in ("hidden", "held", "revealed"):
+            n = self.privacy_frames.get(key, 0)
+            reasons = self.privacy.get(key, {})
+            detail = ", ".join(f"{r} {c}" for r, c in sorted(reasons.items()))
+            parts.append(f"{key} {n}" + (f" ({detail})" if detail else ""))
+        return " ".join(parts)
 
     def status_line(self) -> str:
         """One line for headless runs: fps, latency, the three costliest stages, drops."""
@@ -73,6 +94,9 @@ class MetersSnapshot:
         )
         if errs:
             line += f" | errors {errs}"
+        privacy = self.privacy_line()
+        if privacy:
+            line += f" | {privacy}"
         for key, value in self.extra.items():
             line += f" | {key} {value}"
         return line
@@ -118,6 +142,8 @@ class Meters:
         self._dropped_base: dict[str, int] = {}  # hand-off counts at the last reset()
         self._errors: dict[str, int] = {}
         self._extra: dict[str, str] = {}
+        self._privacy: dict[str, dict[str, int]] = {}
+        self._privacy_frames: dict[str, int] = {}
 
     def reset(self) -> None:
         """Forget everything recorded so far (e.g. after a benchmark's warm-up frames)."""
@@ -130,6 +156,8 @@ class Meters:
             self._out = _RateCounter()
             self._frames_in = self._frames_out = 0
             self._errors.clear()
+            self._privacy.clear()
+            self._privacy_frames.clear()
             self._dropped_base = dict(self._dropped)
 
     def record_stage(self, stage: str, ms: float) -> None:
@@ -164,6 +192,19 @@ class Meters:
             self._errors[stage] = self._errors.get(stage, 0) + 1
             return self._errors[stage]
 
+    def count_privacy(self, verdict: PrivacyVerdict) -> None:
+        """Count one frame's guard decision (frames passed as made are counted as 'frames'
+        only, so the share hidden or held can be read off)."""
+        with self._lock:
+            self._privacy_frames["frames"] = self._privacy_frames.get("frames", 0) + 1
+            key = _COUNTED_ACTIONS.get(verdict.action)
+            if key is None:
+                return
+            self._privacy_frames[key] = self._privacy_frames.get(key, 0) + 1
+            bucket = self._privacy.setdefault(key, {})
+            for reason in dict.fromkeys(verdict.reasons):
+                bucket[reason.value] = bucket.get(reason.value, 0) + 1
+
     def set_extra(self, key: str, value: str) -> None:
         """Free-form status (e.g. 'source': 'lost', 'vcam': 'off') shown by UIs."""
         with self._lock:
@@ -186,4 +227,6 @@ class Meters:
                 errors=dict(self._errors),
                 elapsed_s=now - self._start,
                 extra=dict(self._extra),
+                privacy={k: dict(v) for k, v in self._privacy.items()},
+                privacy_frames=dict(self._privacy_frames),
             )

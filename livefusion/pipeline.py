@@ -6,9 +6,11 @@
 Each hand-off is a `LatestSlot`: a stage never waits for a slower one downstream; an unread
 packet is replaced and counted as dropped, so latency stays bounded. Frames leave in capture
 order (each thread handles packets in the order it takes them, and a slot only ever holds the
-newest). A stage that raises for one frame passes that frame through unmodified; the error is
-counted, logged once with its traceback and then summarised, and the stream goes on. A sink
-that raises is closed and removed; the other sinks go on.
+newest). A stage that raises for one frame has its error counted, logged once per cause with
+its traceback and then summarised, and the stream goes on; the frame's swapped crops are
+discarded and the privacy guard (the output thread's last stage before the sinks, when the
+app gives one) hides its faces: a failure never sends the raw face out. A sink that raises is
+closed and removed; the other sinks go on.
 """
 
 from __future__ import annotations
@@ -27,10 +29,17 @@ from livefusion.imageio import to_bgr_uint8
 from livefusion.mailbox import LatestSlot, SlotClosed
 from livefusion.meters import Meters
 from livefusion.no_signal import no_signal_frame
-from livefusion.packet import FramePacket
+from livefusion.packet import FramePacket, GuardAction, HideReason, PrivacyVerdict
 from livefusion.settings import SettingsBox
 from livefusion.sources import SourceEnded
-from livefusion.stages import BlendStage, InferenceStage, PassthroughBlend, PassthroughInference
+from livefusion.stages import (
+    BlendStage,
+    GuardStage,
+    InferenceStage,
+    PassthroughBlend,
+    PassthroughInference,
+    StageFailure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +99,7 @@ class _ErrorReporter:
         message = f"{type(exc).__name__}: {exc}"
         if key not in self._seen:
             self._seen.add(key)
-            log.error("stage %s failed on frame %d (frame passed through unmodified): %s",
+            log.error("stage %s failed on frame %d (its faces are hidden, the stream goes on): %s",
                       stage, seq, message, exc_info=exc)
         elif count % 100 == 0:
             log.warning("stage %s has now failed on %d frames; last: %s", stage, count, message)
@@ -123,10 +132,12 @@ class Pipeline:
         settings: SettingsBox | None = None,
         options: PipelineOptions | None = None,
         meters: Meters | None = None,
+        guard: GuardStage | None = None,
     ) -> None:
         self.source = source
         self.inference = inference or PassthroughInference()
         self.blend = blend or PassthroughBlend()
+        self.guard = guard
         self.settings = settings or SettingsBox()
         self.options = options or PipelineOptions()
         self.meters = meters or Meters(window=self.options.meter_window)
@@ -364,10 +375,7 @@ class Pipeline:
                     try:
                         self.inference.process(packet)
                     except Exception as exc:
-                        self._errors.report("inference", packet.seq, exc)
-                        packet.errors["inference"] = f"{type(exc).__name__}: {exc}"
-                        packet.frame = packet.original
-                        packet.faces = []
+                        self._inference_failed(packet, exc)
                 try:
                     self._slot_out.put(packet, wait=self.options.lossless)
                 except SlotClosed:
@@ -376,6 +384,17 @@ class Pipeline:
         finally:
             self._slot_out.close()
             self._inference_cmds.drain()
+
+    def _inference_failed(self, packet: FramePacket, exc: Exception) -> None:
+        """Count the failure under the step that failed; keep the faces located so far (the
+        guard hides them) but none of the swaps, so nothing half-made is pasted."""
+        stage = exc.stage if isinstance(exc, StageFailure) else "inference"
+        self._errors.report(stage, packet.seq, exc)
+        packet.errors[stage] = f"{type(exc).__name__}: {exc}"
+        packet.frame = packet.original
+        for face in packet.faces:
+            face.swapped_crop = None
+            face.crop_matrix = None
 
     def _freshest(self, packet: FramePacket) -> FramePacket:
         """Swap a stale packet for the next captured one if it is due soon (see options)."""
@@ -435,6 +454,8 @@ class Pipeline:
                 self._errors.report("blend", packet.seq, exc)
                 packet.errors["blend"] = f"{type(exc).__name__}: {exc}"
                 packet.frame = packet.original
+        if self.guard is not None:
+            self._guard(packet)
         for sink in list(self._sinks):
             try:
                 with packet.timed(f"sink:{sink.name}"):
@@ -450,6 +471,22 @@ class Pipeline:
                 callback(packet)
             except Exception as exc:
                 self._errors.report("subscriber", packet.seq, exc)
+
+    def _guard(self, packet: FramePacket) -> None:
+        """The last stage before the sinks. Should the guard itself fail, the frame is not
+        trusted at all: viewers get a neutral frame."""
+        assert self.guard is not None
+        try:
+            with packet.timed("privacy"):
+                self.guard.guard(packet)
+        except Exception as exc:
+            self._errors.report("privacy", packet.seq, exc)
+            packet.errors["privacy"] = f"{type(exc).__name__}: {exc}"
+            packet.frame = no_signal_frame(packet.frame, (0, 0), "LiveFusion: face hidden")
+            h, w = packet.frame.shape[:2]
+            packet.privacy = PrivacyVerdict(GuardAction.START, (HideReason.ERROR,), ((0, 0, w, h),))
+        if packet.privacy is not None:
+            self.meters.count_privacy(packet.privacy)
 
     def _on_sink_failure(self, sink: SinkLike, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"

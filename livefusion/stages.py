@@ -3,7 +3,8 @@
 The inference thread calls `InferenceStage.process` (detect/track, align, swap, enhance);
 the output thread calls `BlendStage.blend` (paste back, colour) before the sinks. A stage
 records its sub-stage timings with `packet.timed("name")`. A stage that raises for one
-frame gets that frame passed through unmodified by the pipeline, which counts the error.
+frame has the error counted (under `StageFailure.stage` when it names the failing step) and
+the frame's swapped crops discarded; the privacy guard then hides that frame's faces.
 """
 
 from __future__ import annotations
@@ -11,6 +12,23 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from livefusion.packet import FramePacket
+
+
+class StageFailure(RuntimeError):
+    """A named step of a stage (detect, swap, enhance, ...) failed on one frame; the pipeline
+    counts and logs the failure under that step's name. `cause` is the original exception."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.stage = stage
+        self.cause = cause
+
+
+@runtime_checkable
+class GuardStage(Protocol):
+    def guard(self, packet: FramePacket) -> None:
+        """Make `packet.frame` safe for viewers and set `packet.privacy`; output thread,
+        after the blend, before every sink."""
 
 
 @runtime_checkable

@@ -224,7 +224,7 @@ def test_a_stage_that_fails_on_every_frame_is_logged_once(caplog, no_thread_leak
                   sinks=[sink], options=PipelineOptions(lossless=True)) as pipe:
         assert pipe.wait(10)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "passed through unmodified" in errors[0].getMessage()
+    assert len(errors) == 1 and "its faces are hidden" in errors[0].getMessage()
     assert pipe.meters.snapshot().errors["inference"] == 60
     assert len(sink.seqs) == 60  # every frame still went out
 
@@ -246,3 +246,75 @@ def test_remove_sink_removes_every_sink_of_that_name(no_thread_leak):
     assert pipe.remove_sink("vcam").result(1) is True
     assert a.closed.is_set() and b.closed.is_set() and pipe.sink_names == []
     pipe.stop()
+
+
+def test_no_signal_frame_shows_nothing_of_the_last_picture():
+    last = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frame = no_signal_frame(last, (320, 240), "NO SIGNAL")
+    assert frame.shape == last.shape
+    assert np.array_equal(frame, no_signal_frame(np.zeros_like(last), (320, 240), "NO SIGNAL"))
+
+
+class _MarkingGuard:
+    """Paints the frame black and says so; remembers the frames it was given."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.given: list[np.ndarray] = []
+
+    def guard(self, packet: FramePacket) -> None:
+        from livefusion.packet import GuardAction, HideReason, PrivacyVerdict
+
+        self.given.append(packet.frame)
+        if self.fail:
+            raise RuntimeError("guard bug")
+        packet.frame = np.zeros_like(packet.frame)
+        packet.privacy = PrivacyVerdict(GuardAction.HIDE, (HideReason.NO_SWAP,))
+
+
+def test_the_guard_sees_the_blended_frame_and_the_sinks_get_only_its_picture(no_thread_leak):
+    guard, sink = _MarkingGuard(), RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=5), SlowInference(), sinks=[sink],
+                  options=PipelineOptions(lossless=True), guard=guard) as pipe:
+        assert pipe.wait(5)
+    assert len(guard.given) == 5 and all((f[:, :, 2] == 200).all() for f in guard.given)
+    assert len(sink.frames) == 5 and all(not f.any() for f in sink.frames)
+    snap = pipe.meters.snapshot()
+    assert snap.privacy == {"hidden": {"no_swap": 5}}
+    assert snap.privacy_frames == {"frames": 5, "hidden": 5}
+    assert "privacy" in snap.stages
+    assert "hidden 5 (no_swap 5)" in snap.status_line()
+
+
+def test_a_failing_guard_sends_a_neutral_frame_not_the_picture(no_thread_leak):
+    sink = RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=4), sinks=[sink],
+                  options=PipelineOptions(lossless=True), guard=_MarkingGuard(fail=True)) as pipe:
+        assert pipe.wait(5)
+    assert len(sink.frames) == 4
+    neutral = no_signal_frame(np.zeros((48, 64, 3), np.uint8), (0, 0), "LiveFusion: face hidden")
+    assert all(np.array_equal(frame, neutral) for frame in sink.frames)  # no camera pixel
+    snap = pipe.meters.snapshot()
+    assert snap.errors["privacy"] == 4 and snap.privacy_frames["hidden"] == 4
+
+
+def test_a_failed_step_is_counted_under_its_name_and_its_swaps_are_dropped(no_thread_leak):
+    from livefusion.packet import Face
+    from livefusion.stages import StageFailure
+
+    class SwapFails:
+        def process(self, packet: FramePacket) -> None:
+            face = Face(bbox=np.array([1, 1, 20, 20], np.float32),
+                        kps=np.zeros((5, 2), np.float32), score=0.9)
+            face.swapped_crop = np.zeros((8, 8, 3), np.uint8)
+            packet.faces, packet.located = [face], True
+            packet.frame = np.full_like(packet.frame, 255)  # half-done work
+            raise StageFailure("swap", RuntimeError("cuda oom"))
+
+    guard, sink = _MarkingGuard(), RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=3), SwapFails(), sinks=[sink],
+                  options=PipelineOptions(lossless=True), guard=guard) as pipe:
+        assert pipe.wait(5)
+    assert pipe.meters.snapshot().errors == {"swap": 3}
+    assert all(read_stamp(f) >= 0 for f in guard.given)  # the captured picture, not the 255s
+    assert not any((f == 255).all() for f in guard.given)

@@ -1,0 +1,402 @@
+"""The privacy guard: the last stage before every output viewers see. It fails closed.
+
+A face swap tool's worst failure is one frame of the user's real face on stream. The engine
+can miss that in many ways (a turned face the swap cannot follow, a face that entered
+between two detections, a scene cut, a model error, models still loading), so the guard
+does not trust the engine's picture. On every frame it knows:
+
+- the faces the engine located, and which of them it swapped (`Face.swapped_crop`);
+- faces the detector saw only at the guard's lower threshold (`packet.unswappable`);
+- a memory of where faces were, kept until fresh detections show the place is empty;
+- whether the frame failed somewhere (`packet.errors`) or the engine never saw it.
+
+and with policy `hide` it covers (coarse pixelation, or a flat fill) every face region that
+is not swapped well; with `hold` it repeats the last frame that needed no cover for up to
+`hold_ms`, then hides; before the engine is ready it sends a neutral "starting" frame.
+`off` passes the engine's picture as it is (the field's usual behaviour), and says so.
+Swap off (the user's deliberate reveal) passes the real face and is counted as revealed.
+
+A swap-quality gate hides faces whose pose (yaw or pitch from the 5 points), alignment fit,
+detection score or size make a good swap unlikely: hidden, never half-swapped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from livefusion.config import PrivacyConfig
+from livefusion.face.align import AlignmentError, similarity_fit, template_points
+from livefusion.packet import Face, FramePacket, GuardAction, HideReason, PrivacyVerdict
+
+log = logging.getLogger(__name__)
+
+STAGE = "privacy"  # the guard's row in the per-stage meters
+# Nose height between the eye line and the mouth line on a frontal face (ArcFace template).
+_FRONTAL_NOSE_HEIGHT = 0.495
+_TEMPLATE = template_points("arcface_112_v2", 1)
+_TEMPLATE_EYE_DISTANCE = float(np.hypot(*(_TEMPLATE[1] - _TEMPLATE[0])))
+# A remembered region is compared with the faces of a frame by overlap (IoU) or by the face's
+# centre lying inside it.
+_MATCH_IOU = 0.2
+# A region no face confirms grows by this fraction of its size per frame (the face may be
+# moving), up to _MAX_GROWTH.
+_GROWTH_PER_FRAME = 0.1
+_MAX_GROWTH = 1.0
+_NEUTRAL_GREY = 48
+
+Box = tuple[int, int, int, int]
+
+
+# --- the swap-quality gate -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FacePose:
+    """What the 5 keypoints say about how swappable a face is.
+
+    yaw: the nose's sideways offset from the eyes' centre over half the eye distance, after
+         undoing the roll (0 frontal, about 1 when the nose passes an eye: a profile).
+    pitch: the nose's height between the eye and mouth lines off its frontal place, as a
+           fraction of the eye-to-mouth distance (0 frontal).
+    fit_error: RMS residual of the similarity fit onto the swapper's template, over the
+               template's eye distance (0 = the points form a frontal face's shape).
+    eye_distance: pixels between the eyes.
+    """
+
+    yaw: float
+    pitch: float
+    fit_error: float
+    eye_distance: float
+
+
+def face_pose(kps: np.ndarray) -> FacePose:
+    """Pose figures for one face's (5, 2) keypoints; raises AlignmentError if degenerate."""
+    pts = np.asarray(kps, np.float64).reshape(5, 2)
+    if not np.isfinite(pts).all():
+        raise AlignmentError("keypoints are not finite")
+    left, right, nose = pts[0], pts[1], pts[2]
+    eye_vec = right - left
+    eye_distance = float(np.hypot(*eye_vec))
+    if eye_distance < 1e-6:
+        raise AlignmentError("the eyes are at one place; the face pose is undefined")
+    cos, sin = eye_vec / eye_distance
+    unroll = np.array([[cos, sin], [-sin, cos]])
+    eye_mid = (left + right) / 2.0
+    nose_x, nose_y = unroll @ (nose - eye_mid)
+    _, mouth_y = unroll @ ((pts[3] + pts[4]) / 2.0 - eye_mid)
+    yaw = float(nose_x / (eye_distance / 2.0))
+    pitch = float(nose_y / mouth_y - _FRONTAL_NOSE_HEIGHT) if mouth_y > 1e-6 else float("inf")
+    matrix = similarity_fit(pts, _TEMPLATE)
+    mapped = pts @ matrix[:, :2].T + matrix[:, 2]
+    residual = float(np.sqrt(((mapped - _TEMPLATE) ** 2).sum(axis=1).mean()))
+    return FacePose(yaw, pitch, residual / _TEMPLATE_EYE_DISTANCE, eye_distance)
+
+
+def gate_reason(face: Face, config: PrivacyConfig) -> str:
+    """Why a good swap of this face is unlikely, in words; '' when it may be shown swapped."""
+    try:
+        pose = face_pose(face.kps)
+    except AlignmentError as exc:
+        return f"no pose ({exc})"
+    if pose.eye_distance < config.min_eye_distance:
+        return f"too small ({pose.eye_distance:.0f} px between the eyes)"
+    if face.score < config.min_score:
+        return f"low detection score {face.score:.2f}"
+    if abs(pose.yaw) > config.max_yaw:
+        return f"turned face (yaw {pose.yaw:+.2f})"
+    if abs(pose.pitch) > config.max_pitch:
+        return f"tilted face (pitch {pose.pitch:+.2f})"
+    if pose.fit_error > config.max_fit_error:
+        return f"landmarks do not fit a face (fit error {pose.fit_error:.2f})"
+    return ""
+
+
+# --- where faces are, or were ----------------------------------------------------------------
+
+
+def face_region(face: Face, pad: float) -> np.ndarray:
+    """The box that covers a face: its box and keypoints, grown by `pad` of its size each side
+    (twice that above, for the forehead and hairline)."""
+    box = np.asarray(face.bbox, np.float64)
+    kps = np.asarray(face.kps, np.float64).reshape(-1, 2)
+    finite = kps[np.isfinite(kps).all(axis=1)]
+    lo = np.minimum(box[:2], finite.min(axis=0)) if len(finite) else box[:2]
+    hi = np.maximum(box[2:], finite.max(axis=0)) if len(finite) else box[2:]
+    side = float(max(hi[0] - lo[0], hi[1] - lo[1], 1.0))
+    return np.array([lo[0] - pad * side, lo[1] - 2.0 * pad * side,
+                     hi[0] + pad * side, hi[1] + pad * side])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _overlaps(region: np.ndarray, other: np.ndarray) -> bool:
+    cx, cy = (other[0] + other[2]) / 2.0, (other[1] + other[3]) / 2.0
+    inside = region[0] <= cx <= region[2] and region[1] <= cy <= region[3]
+    return inside or _iou(region, other) >= _MATCH_IOU
+
+
+@dataclass
+class _Remembered:
+    region: np.ndarray  # float (4,) frame pixels, already padded
+    misses: int = 0  # detections in a row that did not see a face here
+    unseen: int = 0  # frames in a row with no face here
+
+
+class FaceMemory:
+    """Where faces were, until `forget_after` fresh detections in a row find nothing there."""
+
+    def __init__(self, forget_after: int) -> None:
+        self.forget_after = int(forget_after)
+        self._entries: list[_Remembered] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries = []
+
+    def unconfirmed(self, regions: Iterable[np.ndarray]) -> list[np.ndarray]:
+        """Remembered regions that none of this frame's face regions accounts for, grown by
+        how long they have gone unseen."""
+        current = list(regions)
+        out = []
+        for entry in self._entries:
+            if any(_overlaps(entry.region, r) or _overlaps(r, entry.region) for r in current):
+                continue
+            out.append(_grown(entry.region, min(_GROWTH_PER_FRAME * (entry.unseen + 1),
+                                                _MAX_GROWTH)))
+        return out
+
+    def update(self, regions: Iterable[np.ndarray], detected: bool) -> None:
+        """Take this frame's face regions; age the rest (a detection that misses counts)."""
+        current = [np.asarray(r, np.float64) for r in regions]
+        kept: list[_Remembered] = []
+        claimed: set[int] = set()
+        for entry in self._entries:
+            hit = next((i for i, r in enumerate(current) if i not in claimed
+                        and (_overlaps(entry.region, r) or _overlaps(r, entry.region))), None)
+            if hit is not None:
+                continue  # replaced by the face seen now
+            entry.unseen += 1
+            if detected:
+                entry.misses += 1
+            if entry.misses < self.forget_after:
+                kept.append(entry)
+        kept.extend(_Remembered(r.copy()) for r in current)
+        self._entries = kept
+
+
+def _grown(region: np.ndarray, fraction: float) -> np.ndarray:
+    w, h = region[2] - region[0], region[3] - region[1]
+    dx, dy = w * fraction / 2.0, h * fraction / 2.0
+    return np.array([region[0] - dx, region[1] - dy, region[2] + dx, region[3] + dy])
+
+
+# --- covering --------------------------------------------------------------------------------
+
+
+def clip_box(region: np.ndarray, shape: tuple[int, ...]) -> Box | None:
+    """The region in whole frame pixels, clipped to the frame; None when nothing is left."""
+    h, w = shape[:2]
+    x0, y0 = max(int(np.floor(region[0])), 0), max(int(np.floor(region[1])), 0)
+    x1, y1 = min(int(np.ceil(region[2])), w), min(int(np.ceil(region[3])), h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def cover(frame: np.ndarray, box: Box, style: str, blocks: int) -> None:
+    """Cover `box` of `frame` in place: a coarse pixelation (about `blocks` cells across its
+    longer side) or a flat fill with its mean colour. Either leaves no identity to read."""
+    x0, y0, x1, y1 = box
+    roi = frame[y0:y1, x0:x1]
+    if style == "fill":
+        roi[:] = np.asarray(cv2.mean(roi)[:3], np.float64).round().astype(np.uint8)
+        return
+    h, w = roi.shape[:2]
+    cells = max(int(blocks), 1)
+    cw = max(1, round(cells * w / max(w, h)))
+    ch = max(1, round(cells * h / max(w, h)))
+    small = cv2.resize(roi, (cw, ch), interpolation=cv2.INTER_AREA)
+    cv2.resize(small, (w, h), dst=roi, interpolation=cv2.INTER_NEAREST)
+
+
+def neutral_frame(shape: tuple[int, ...], text: str) -> np.ndarray:
+    """A dark grey frame of `shape` with a caption: sent when nothing about the picture can
+    be trusted (models loading, a failure with no idea where the faces are)."""
+    frame = np.full(shape, _NEUTRAL_GREY, np.uint8)
+    scale = max(frame.shape[1] / 960.0, 0.3)
+    thickness = max(int(2 * scale), 1)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    if tw > frame.shape[1] * 0.95:  # a small frame: shrink the caption to fit its width
+        scale *= frame.shape[1] * 0.95 / tw
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    org = (max((frame.shape[1] - tw) // 2, 0), (frame.shape[0] + th) // 2)
+    cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (220, 220, 220), thickness,
+                cv2.LINE_AA)
+    return frame
+
+
+# --- the guard -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Held:
+    frame: np.ndarray
+    t: float
+
+
+class PrivacyGuard:
+    """The output thread's last stage before the sinks (see the module docstring).
+
+    `guard(packet)` replaces `packet.frame` with what viewers may see and sets
+    `packet.privacy`; it keeps state between frames (face memory, the held frame), so one
+    guard serves one stream, on one thread.
+    """
+
+    def __init__(self, config: PrivacyConfig | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config or PrivacyConfig()
+        self._clock = clock
+        self._memory = FaceMemory(self.config.forget_after)
+        self._held: _Held | None = None
+        self._warned: set[str] = set()
+        if self.config.policy == "off":
+            log.warning("privacy guard off: wherever a swap fails (a turned face, a missed "
+                        "detection, a model error, start-up) viewers see your real face")
+
+    def reset(self) -> None:
+        """Forget remembered faces and the held frame (e.g. when the input changes)."""
+        self._memory.clear()
+        self._held = None
+
+    def guard(self, packet: FramePacket) -> None:
+        packet.privacy = self._decide(packet)
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _decide(self, packet: FramePacket) -> PrivacyVerdict:
+        if not packet.source_ok:  # a "no signal" frame: made by the pipeline, no camera picture
+            return PrivacyVerdict(GuardAction.PASS)
+        if not packet.settings.swap_enabled:
+            self._remember(packet)
+            self._held = None
+            return PrivacyVerdict(GuardAction.REVEAL, (HideReason.SWAP_OFF,))
+        if self.config.policy == "off":
+            return PrivacyVerdict(GuardAction.PASS)
+        if not packet.located:
+            return self._unknown_faces(packet)
+        return self._known_faces(packet)
+
+    def _unknown_faces(self, packet: FramePacket) -> PrivacyVerdict:
+        """The engine did not locate faces on this frame: start-up, or a failure before or in
+        the locator. Hide where faces were; with no memory of any, send a neutral frame."""
+        if not packet.errors:
+            return self._full_cover(packet, HideReason.STARTUP, "LiveFusion: waiting for the face swap (add a source face)")
+        regions = self._memory.unconfirmed(())
+        if not regions:
+            return self._full_cover(packet, HideReason.ERROR, "LiveFusion: face hidden")
+        return self._hide(packet, [(r, HideReason.ERROR) for r in regions])
+
+    def _known_faces(self, packet: FramePacket) -> PrivacyVerdict:
+        pad = self.config.pad
+        failed = bool(packet.errors)
+        to_hide: list[tuple[np.ndarray, HideReason]] = []
+        seen: list[np.ndarray] = []
+        for face in packet.faces:
+            region = face_region(face, pad)
+            seen.append(region)
+            reason = self._face_reason(face, failed)
+            if reason is not None:
+                to_hide.append((region, reason))
+        for face in packet.unswappable:
+            region = face_region(face, pad)
+            seen.append(region)
+            to_hide.append((region, HideReason.NO_SWAP))
+        to_hide += [(r, HideReason.TRACK_LOST) for r in self._memory.unconfirmed(seen)]
+        if packet.scene_cut:
+            self._memory.clear()
+        self._memory.update(seen, packet.detected)
+        if not to_hide:
+            self._keep_good(packet)
+            return PrivacyVerdict(GuardAction.PASS)
+        return self._hide(packet, to_hide)
+
+    def _face_reason(self, face: Face, failed: bool) -> HideReason | None:
+        """Why this located face must be covered, or None when its swap may be shown."""
+        if failed:
+            return HideReason.ERROR
+        if face.unselected and not self.config.hide_unselected:
+            return None
+        if face.swapped_crop is None:
+            return HideReason.NO_SWAP
+        detail = gate_reason(face, self.config)
+        if detail:
+            log.debug("face %d hidden: %s", face.track_id, detail)
+            return HideReason.NO_SWAP
+        return None
+
+    def _remember(self, packet: FramePacket) -> None:
+        if packet.located:
+            pad = self.config.pad
+            self._memory.update([face_region(f, pad) for f in packet.faces + packet.unswappable],
+                                packet.detected)
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _hide(self, packet: FramePacket,
+              regions: list[tuple[np.ndarray, HideReason]]) -> PrivacyVerdict:
+        reasons = tuple(dict.fromkeys(reason for _, reason in regions))
+        held = self._hold(packet)
+        if held is not None:
+            packet.frame = held
+            return PrivacyVerdict(GuardAction.HOLD, reasons)
+        frame = packet.frame
+        if frame is packet.original or not frame.flags.writeable:
+            frame = frame.copy()  # the captured picture stays as it was (before/after views)
+        boxes = []
+        for region, _ in regions:
+            box = clip_box(region, frame.shape)
+            if box is not None:
+                cover(frame, box, self.config.style, self.config.blocks)
+                boxes.append(box)
+        packet.frame = frame
+        return PrivacyVerdict(GuardAction.HIDE, reasons, tuple(boxes))
+
+    def _full_cover(self, packet: FramePacket, reason: HideReason, text: str) -> PrivacyVerdict:
+        held = self._hold(packet)
+        if held is not None:
+            packet.frame = held
+            return PrivacyVerdict(GuardAction.HOLD, (reason,))
+        packet.frame = neutral_frame(packet.frame.shape, text)
+        h, w = packet.frame.shape[:2]
+        return PrivacyVerdict(GuardAction.START, (reason,), ((0, 0, w, h),))
+
+    def _hold(self, packet: FramePacket) -> np.ndarray | None:
+        """The last good frame, under policy hold while it is recent enough and fits."""
+        held = self._held
+        if self.config.policy != "hold" or held is None:
+            return None
+        if (self._clock() - held.t) * 1000.0 > self.config.hold_ms:
+            return None
+        if held.frame.shape != packet.frame.shape:
+            return None
+        return held.frame
+
+    def _keep_good(self, packet: FramePacket) -> None:
+        if self.config.policy == "hold":
+            self._held = _Held(packet.frame.copy(), self._clock())

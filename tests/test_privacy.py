@@ -1,0 +1,357 @@
+"""The privacy guard's decisions, one frame at a time, on made-up faces.
+
+What viewers really get (judged by an independent detector and a recogniser on real faces)
+is tested end to end in tests/test_privacy_e2e.py; here each rule is pinned on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livefusion.config import PrivacyConfig
+from livefusion.face.align import AlignmentError, template_points
+from livefusion.packet import Face, FramePacket, GuardAction, HideReason
+from livefusion.privacy import (
+    FaceMemory,
+    PrivacyGuard,
+    clip_box,
+    cover,
+    face_pose,
+    face_region,
+    gate_reason,
+)
+from livefusion.settings import LiveSettings
+
+H, W = 360, 640
+
+
+def frontal_kps(x: float = 200.0, y: float = 80.0, size: float = 160.0) -> np.ndarray:
+    return (template_points("arcface_112_v2", 1) * size + [x, y]).astype(np.float32)
+
+
+def make_face(kps: np.ndarray | None = None, *, score: float = 0.9, swapped: bool = True,
+              track_id: int = 0) -> Face:
+    kps = frontal_kps() if kps is None else kps
+    lo, hi = kps.min(axis=0), kps.max(axis=0)
+    side = float((hi - lo).max())
+    box = np.array([lo[0] - side * 0.3, lo[1] - side * 0.5, hi[0] + side * 0.3,
+                    hi[1] + side * 0.3], np.float32)
+    face = Face(bbox=box, kps=kps, score=score, track_id=track_id)
+    if swapped:
+        face.swapped_crop = np.zeros((128, 128, 3), np.uint8)
+        face.crop_matrix = np.eye(2, 3)
+    return face
+
+
+def textured_frame(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def make_packet(faces: list[Face] | None = None, *, seq: int = 0, located: bool = True,
+                detected: bool = False, errors: dict[str, str] | None = None,
+                swap: bool = True, frame: np.ndarray | None = None,
+                unswappable: list[Face] | None = None, cut: bool = False) -> FramePacket:
+    frame = textured_frame(seq) if frame is None else frame
+    packet = FramePacket(seq=seq, t_capture_ns=0, frame=frame,
+                         settings=LiveSettings(swap_enabled=swap))
+    packet.faces = list(faces or [])
+    packet.located, packet.detected, packet.scene_cut = located, detected, cut
+    packet.errors = dict(errors or {})
+    packet.unswappable = list(unswappable or [])
+    return packet
+
+
+def changed_pixels(packet: FramePacket) -> np.ndarray:
+    return np.any(packet.frame != packet.original, axis=2)
+
+
+def covered(packet: FramePacket, face: Face, pad: float = 0.3) -> bool:
+    """Every pixel of the face's own box was replaced."""
+    x0, y0, x1, y1 = clip_box(np.asarray(face.bbox, np.float64), packet.frame.shape)
+    region = changed_pixels(packet)[y0:y1, x0:x1]
+    return region.mean() > 0.95  # a pixelation cell can equal a pixel of the original by chance
+
+
+# --- the pose figures and the gate -----------------------------------------------------------
+
+
+def test_a_frontal_face_has_no_yaw_no_pitch_and_fits_the_template():
+    pose = face_pose(frontal_kps())
+    assert abs(pose.yaw) < 0.01 and abs(pose.pitch) < 0.01 and pose.fit_error < 1e-6
+
+
+def test_pose_ignores_roll_and_scale():
+    kps = frontal_kps().astype(np.float64)
+    centre = kps.mean(axis=0)
+    angle = np.deg2rad(35)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    rolled = (kps - centre) @ rot.T * 0.5 + centre
+    pose = face_pose(rolled)
+    assert abs(pose.yaw) < 0.01 and abs(pose.pitch) < 0.01 and pose.fit_error < 1e-6
+
+
+def test_pose_of_collapsed_eyes_is_an_alignment_error():
+    kps = frontal_kps()
+    kps[1] = kps[0]
+    with pytest.raises(AlignmentError):
+        face_pose(kps)
+
+
+def _turned(amount: float) -> np.ndarray:
+    kps = frontal_kps()
+    iod = kps[1, 0] - kps[0, 0]
+    kps[2, 0] += amount * iod / 2  # the nose moves towards one eye as the head turns
+    return kps
+
+
+def _tilted(amount: float) -> np.ndarray:
+    kps = frontal_kps()
+    kps[2, 1] += amount * (kps[3, 1] - kps[0, 1])
+    return kps
+
+
+@pytest.mark.parametrize("kps, score, expected", [
+    (frontal_kps(), 0.9, ""),
+    (_turned(0.3), 0.9, ""),
+    (_turned(0.8), 0.9, "turned face"),
+    (_turned(-0.8), 0.9, "turned face"),
+    (_tilted(0.6), 0.9, "tilted face"),
+    (frontal_kps(size=20), 0.9, "too small"),
+    (frontal_kps(), 0.35, "low detection score"),
+])
+def test_gate_hides_faces_a_swap_cannot_follow(kps, score, expected):
+    reason = gate_reason(make_face(kps, score=score), PrivacyConfig())
+    assert (reason == "") if expected == "" else (expected in reason)
+
+
+def test_gate_refuses_points_that_are_no_face_shape():
+    kps = frontal_kps()
+    kps[3, 0] -= 60  # a mouth three times as wide as the eyes are apart
+    kps[4, 0] += 60
+    pose = face_pose(kps)
+    assert abs(pose.yaw) < 0.01 and abs(pose.pitch) < 0.01  # only the shape is wrong
+    assert "fit" in gate_reason(make_face(kps), PrivacyConfig())
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def test_memory_keeps_a_region_until_enough_detections_miss_it():
+    memory = FaceMemory(forget_after=2)
+    region = np.array([100.0, 100.0, 200.0, 200.0])
+    memory.update([region], detected=True)
+    for detected, still_there in [(False, True), (False, True), (True, True), (True, False)]:
+        unconfirmed = memory.unconfirmed([])
+        assert bool(unconfirmed) is True  # hidden on this frame in every case...
+        memory.update([], detected=detected)
+        assert (len(memory) == 1) is still_there  # ...and forgotten after the 2nd missing detection
+
+
+def test_memory_regions_grow_while_unseen():
+    memory = FaceMemory(forget_after=5)
+    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True)
+    widths = []
+    for _ in range(3):
+        (r,) = memory.unconfirmed([])
+        widths.append(r[2] - r[0])
+        memory.update([], detected=False)
+    assert widths[0] > 100 and widths[0] < widths[1] < widths[2]
+
+
+def test_a_face_seen_again_replaces_its_memory():
+    memory = FaceMemory(forget_after=2)
+    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True)
+    moved = np.array([110.0, 105.0, 210.0, 205.0])
+    assert memory.unconfirmed([moved]) == []
+    memory.update([moved], detected=True)
+    assert len(memory) == 1
+
+
+# --- covering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["pixelate", "fill"])
+def test_cover_changes_the_region_and_nothing_else(style):
+    frame = textured_frame()
+    before = frame.copy()
+    cover(frame, (100, 50, 300, 250), style, blocks=6)
+    inside = frame[50:250, 100:300]
+    assert np.any(inside != before[50:250, 100:300], axis=2).mean() > 0.95
+    outside = np.ones((H, W), bool)
+    outside[50:250, 100:300] = False
+    assert np.array_equal(frame[outside], before[outside])
+    colours = np.unique(inside.reshape(-1, 3), axis=0)
+    assert len(colours) <= (1 if style == "fill" else 36)  # no detail left to recognise
+
+
+def test_face_region_reaches_above_the_box_for_the_forehead():
+    face = make_face()
+    region = face_region(face, 0.3)
+    side = max(face.width, face.height)
+    assert region[1] < face.bbox[1] - 0.5 * side and region[3] > face.bbox[3]
+
+
+def test_clip_box_keeps_what_lies_in_the_frame():
+    assert clip_box(np.array([-50.0, -20.0, 100.4, 90.2]), (H, W, 3)) == (0, 0, 101, 91)
+    assert clip_box(np.array([W + 5.0, 0.0, W + 50.0, 40.0]), (H, W, 3)) is None
+
+
+# --- the guard, frame by frame ---------------------------------------------------------------
+
+
+def test_before_the_engine_is_ready_viewers_get_a_neutral_frame():
+    packet = make_packet(located=False)
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.START
+    assert packet.privacy.reasons == (HideReason.STARTUP,)
+    assert changed_pixels(packet).mean() > 0.95
+    assert packet.frame.std() < 30  # flat grey with a caption, none of the camera picture
+
+
+def test_a_well_swapped_face_goes_out_as_made():
+    packet = make_packet([make_face()], detected=True)
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.PASS
+    assert packet.frame is packet.original
+
+
+@pytest.mark.parametrize("face, reason", [
+    (make_face(swapped=False), HideReason.NO_SWAP),
+    (make_face(_turned(1.5)), HideReason.NO_SWAP),
+    (make_face(score=0.3), HideReason.NO_SWAP),
+])
+def test_a_face_not_swapped_well_is_covered(face, reason):
+    packet = make_packet([face], detected=True)
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.HIDE and packet.privacy.reasons == (reason,)
+    assert covered(packet, face)
+    assert not changed_pixels(packet)[:, 500:].any()  # far from the face: untouched
+
+
+def test_faces_only_the_guard_threshold_saw_are_covered():
+    low = make_face(frontal_kps(x=420, y=120, size=100), score=0.35, swapped=False)
+    packet = make_packet([make_face()], detected=True, unswappable=[low])
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.HIDE and covered(packet, low)
+    assert not covered(packet, packet.faces[0])
+
+
+def test_a_failed_frame_hides_every_face_it_located():
+    face = make_face()
+    packet = make_packet([face], errors={"swap": "RuntimeError: boom"})
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.reasons == (HideReason.ERROR,) and covered(packet, face)
+
+
+def test_a_frame_that_failed_before_locating_hides_where_faces_were():
+    guard = PrivacyGuard()
+    face = make_face()
+    guard.guard(make_packet([face], seq=0, detected=True))
+    packet = make_packet(seq=1, located=False, errors={"locate": "ValueError: bad"})
+    guard.guard(packet)
+    assert packet.privacy.action is GuardAction.HIDE
+    assert packet.privacy.reasons == (HideReason.ERROR,) and covered(packet, face)
+
+
+def test_a_failure_with_no_idea_where_faces_are_sends_a_neutral_frame():
+    packet = make_packet(located=False, errors={"locate": "ValueError: bad"})
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.START
+    assert packet.privacy.reasons == (HideReason.ERROR,)
+    assert changed_pixels(packet).mean() > 0.95
+
+
+def test_a_lost_face_stays_hidden_until_two_detections_find_the_place_empty():
+    guard = PrivacyGuard()
+    face = make_face()
+    guard.guard(make_packet([face], seq=0, detected=True))
+    actions = []
+    for seq, detected in [(1, False), (2, True), (3, True), (4, False)]:
+        packet = make_packet([], seq=seq, detected=detected)
+        guard.guard(packet)
+        actions.append(packet.privacy.action)
+        if packet.privacy.action is GuardAction.HIDE:
+            assert packet.privacy.reasons == (HideReason.TRACK_LOST,) and covered(packet, face)
+    assert actions == [GuardAction.HIDE, GuardAction.HIDE, GuardAction.HIDE, GuardAction.PASS]
+
+
+def test_a_scene_cut_forgets_the_old_scene_once_the_new_one_is_detected():
+    guard = PrivacyGuard()
+    guard.guard(make_packet([make_face()], seq=0, detected=True))
+    elsewhere = make_face(frontal_kps(x=420, y=150, size=90))
+    cut = make_packet([elsewhere], seq=1, detected=True, cut=True)
+    guard.guard(cut)
+    after = make_packet([elsewhere], seq=2)
+    guard.guard(after)
+    assert after.privacy.action is GuardAction.PASS
+
+
+def test_swap_off_is_a_counted_reveal():
+    packet = make_packet([make_face(swapped=False)], swap=False, detected=True)
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.REVEAL
+    assert packet.privacy.reasons == (HideReason.SWAP_OFF,)
+    assert packet.frame is packet.original
+
+
+def test_policy_off_passes_what_the_engine_made():
+    for packet in (make_packet([make_face(swapped=False)]), make_packet(located=False)):
+        PrivacyGuard(PrivacyConfig(policy="off")).guard(packet)
+        assert packet.privacy.action is GuardAction.PASS and packet.frame is packet.original
+
+
+def test_policy_off_warns_at_start(caplog):
+    with caplog.at_level("WARNING", logger="livefusion.privacy"):
+        PrivacyGuard(PrivacyConfig(policy="off"))
+    assert "viewers see your real face" in caplog.text
+
+
+@pytest.mark.parametrize("hide_unselected, action", [(True, GuardAction.HIDE),
+                                                     (False, GuardAction.PASS)])
+def test_faces_left_out_by_swap_faces_follow_hide_unselected(hide_unselected, action):
+    bystander = make_face(frontal_kps(x=420, y=150, size=90), swapped=False)
+    bystander.unselected = True
+    packet = make_packet([make_face(), bystander], detected=True)
+    PrivacyGuard(PrivacyConfig(hide_unselected=hide_unselected)).guard(packet)
+    assert packet.privacy.action is action
+
+
+def test_hold_repeats_the_last_good_frame_then_hides():
+    now = [0.0]
+    guard = PrivacyGuard(PrivacyConfig(policy="hold", hold_ms=300.0), clock=lambda: now[0])
+    good = make_packet([make_face()], seq=0, detected=True)
+    guard.guard(good)
+    shown = good.frame.copy()
+    now[0] = 0.2
+    bad = make_packet([make_face(swapped=False)], seq=1, detected=True)
+    guard.guard(bad)
+    assert bad.privacy.action is GuardAction.HOLD and np.array_equal(bad.frame, shown)
+    now[0] = 0.5
+    later = make_packet([make_face(swapped=False)], seq=2, detected=True)
+    guard.guard(later)
+    assert later.privacy.action is GuardAction.HIDE and covered(later, later.faces[0])
+
+
+def test_hold_never_holds_before_a_first_good_frame():
+    guard = PrivacyGuard(PrivacyConfig(policy="hold"))
+    packet = make_packet(located=False)
+    guard.guard(packet)
+    assert packet.privacy.action is GuardAction.START
+
+
+def test_no_signal_frames_pass():
+    packet = make_packet(located=False)
+    packet.source_ok = False
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.PASS
+
+
+@pytest.mark.parametrize("shape", [(120, 160, 3), (1080, 1920, 3)])
+def test_the_neutral_caption_fits_small_and_large_frames(shape):
+    from livefusion.privacy import neutral_frame
+
+    frame = neutral_frame(shape, "LiveFusion: waiting for the face swap (add a source face)")
+    text_columns = np.flatnonzero((frame != 48).any(axis=(0, 2)))
+    assert frame.shape == shape and text_columns.size
+    assert text_columns[0] > 0 and text_columns[-1] < shape[1] - 1  # not cut at either edge
