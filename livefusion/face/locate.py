@@ -17,6 +17,7 @@ class EveryFrameLocator:
             faces = self.detector.detect(packet.frame)
         for face in faces:
             face.origin = "detect"
+        packet.detected = True
         return faces
 
     def reset(self) -> None:

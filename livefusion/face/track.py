@@ -12,6 +12,13 @@
 - Detections are matched to tracks by keypoint distance relative to the face size (Hungarian
   assignment); matched tracks keep their id, unmatched detections start new tracks, a track no
   detection confirms is dropped after `max_missed` detection frames.
+- Fail-closed cadence (the privacy guard relies on it): while no face is tracked it detects
+  every `idle_detect_every` frames (default every frame: a face entering is found at once, and
+  with no face to swap the detector has the GPU to itself); after a detection dropped a track
+  it detects again on the next frame; on a scene cut (`livefusion.face.scene`) it drops every
+  track and detects on that very frame.
+- With `swap_score` set, the detector runs at a lower threshold: detections scoring below
+  `swap_score` are never tracked or swapped; they go to `packet.unswappable`, for the guard.
 
 Work is recorded with `packet.timed("detect")` (the detector) and `packet.timed("track")`
 (flow, filtering, matching), so the per-stage tables show both.
@@ -30,6 +37,7 @@ from scipy.optimize import linear_sum_assignment
 from livefusion.config import TrackingConfig
 from livefusion.face.filters import KeypointFilter, make_filter
 from livefusion.face.flow import FaceFlow, apply_to_box, apply_to_points
+from livefusion.face.scene import CutDetector
 from livefusion.face.types import Detector
 from livefusion.packet import Face, FramePacket
 
@@ -88,6 +96,8 @@ class TrackingStats:
     frames: int = 0
     detector_calls: int = 0
     forced_detections: int = 0  # detections run early because a track was lost
+    rechecks: int = 0  # detections run early because the last one dropped a track
+    cuts: int = 0  # scene cuts seen (tracks dropped, detection at once)
     tracks_started: int = 0
     lost: Counter = field(default_factory=Counter)  # reason -> count
 
@@ -103,7 +113,10 @@ class TrackingLocator:
                  max_missed: int = 1, match_distance: float = DEFAULT_MATCH_DISTANCE,
                  use_flow: bool = True, ease_corrections: bool = True,
                  filter_factory: FilterFactory | None = None,
-                 flow_factory: Callable[[], FaceFlow] | None = None) -> None:
+                 flow_factory: Callable[[], FaceFlow] | None = None,
+                 cut_detector: CutDetector | None = None,
+                 swap_score: float | None = None,
+                 idle_detect_every: int = 1) -> None:
         self.detector = detector
         self.config = config or TrackingConfig()
         self.max_missed = int(max_missed)
@@ -114,6 +127,9 @@ class TrackingLocator:
             lambda kps: make_filter(self.config, kps))
         self._make_flow = flow_factory or (lambda: FaceFlow(
             max_fb_error=self.config.max_fb_error, min_inliers=self.config.min_inliers))
+        self.cut_detector = cut_detector
+        self.swap_score = swap_score
+        self.idle_detect_every = max(1, int(idle_detect_every))
         self.stats = TrackingStats()
         self._tracks: list[_Track] = []
         self._next_id = 0
@@ -129,6 +145,8 @@ class TrackingLocator:
         self._tracks = []
         self._since_detect = None
         self._frame_shape = None
+        if self.cut_detector is not None:
+            self.cut_detector.reset()
 
     def locate(self, packet: FramePacket) -> list[Face]:
         frame = packet.frame
@@ -138,7 +156,15 @@ class TrackingLocator:
             self._frame_shape = frame.shape
         self.stats.frames += 1
         with packet.timed("track"):
+            cut = self.cut_detector is not None and self.cut_detector.is_cut(frame)
+            if cut:
+                self.stats.cuts += 1
+                self._tracks = []
+                self._since_detect = None
+                packet.scene_cut = True
             lost = self._follow(frame)
+        if not self._tracks:
+            every = min(every, self.idle_detect_every)
         due = (not self.use_flow or self._since_detect is None
                or self._since_detect + 1 >= every)
         if due or lost:
@@ -147,12 +173,28 @@ class TrackingLocator:
             with packet.timed("detect"):
                 detections = self.detector.detect(frame)
             self.stats.detector_calls += 1
+            swappable, packet.unswappable = self._split(_usable(detections, frame.shape))
             with packet.timed("track"):
-                self._absorb(frame, _usable(detections, frame.shape), every)
-            self._since_detect = 0
+                dropped = self._absorb(frame, swappable, every)
+            packet.detected = True
+            # a dropped track: detect again next frame, so a face the detector missed once
+            # is picked up again before the guard forgets where it was
+            self._since_detect = None if dropped else 0
+            if dropped:
+                self.stats.rechecks += 1
         else:
             self._since_detect = (self._since_detect or 0) + 1
         return [t.face() for t in self._tracks]
+
+    def _split(self, detections: list[Face]) -> tuple[list[Face], list[Face]]:
+        """(detections that may be swapped, those only the guard's lower threshold let in)."""
+        if self.swap_score is None:
+            return detections, []
+        keep = [d for d in detections if d.score >= self.swap_score]
+        low = [d for d in detections if d.score < self.swap_score]
+        for face in low:
+            face.origin = "detect"
+        return keep, low
 
     # -- flow between detections -------------------------------------------------------------
 
@@ -194,8 +236,9 @@ class TrackingLocator:
 
     # -- detection ---------------------------------------------------------------------------
 
-    def _absorb(self, frame: np.ndarray, detections: list[Face], every: int) -> None:
-        """Match detections to tracks, update or start tracks, drop the unconfirmed."""
+    def _absorb(self, frame: np.ndarray, detections: list[Face], every: int) -> bool:
+        """Match detections to tracks, update or start tracks, drop the unconfirmed; returns
+        True when a track was dropped."""
         pairs = self._match(detections)
         matched_tracks = {ti for ti, _ in pairs}
         matched_dets = {di for _, di in pairs}
@@ -214,18 +257,21 @@ class TrackingLocator:
             if self.use_flow:  # keeps the points flow followed into this frame
                 track.flow.rebox(frame, track.raw_box)
             kept.append(track)
+        dropped = False
         for ti, track in enumerate(self._tracks):
             if ti in matched_tracks:
                 continue
             track.missed += 1
             if track.lost or track.missed > self.max_missed or not self.use_flow:
-                continue  # dropped (without flow nothing would carry it to the next frame)
+                dropped = True  # (without flow nothing would carry it to the next frame)
+                continue
             kept.append(track)  # flow already moved its reference to this frame
         for di, det in enumerate(detections):
             if di not in matched_dets:
                 kept.append(self._new_track(frame, det))
         kept.sort(key=lambda t: t.track_id)
         self._tracks = kept
+        return dropped
 
     def _ease_in(self, track: _Track, shown: np.ndarray, every: int) -> None:
         """Spread the detector's correction over the frames until the next detection, so a

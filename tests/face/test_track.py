@@ -258,3 +258,74 @@ def test_any_detector_output_gives_finite_faces_with_unique_ids(script, n):
         for f in faces:
             assert f.kps.shape == (5, 2) and f.bbox.shape == (4,)
             assert np.all(np.isfinite(f.kps)) and np.all(np.isfinite(f.bbox))
+
+
+# --- fail-closed cadence: idle detection, re-checks, scene cuts, the guard's threshold ----------
+
+
+def test_with_no_face_tracked_every_frame_is_detected_so_an_entering_face_is_found_at_once():
+    clip = clip_with(STILL, 20)
+    arrives = 7
+    det = TruthDetector(lambda t: single(clip)(t) if t >= arrives else [])
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 5, 20)
+    assert det.calls[:arrives + 1] == list(range(arrives + 1))
+    assert len(results[arrives]) == 1
+    assert det.calls[arrives:] == list(range(arrives, 20, 5))  # then the N-frame cadence
+
+
+def test_idle_cadence_can_be_set_back_to_every_n():
+    clip = clip_with(STILL, 12)
+    det = TruthDetector(lambda t: [])
+    run(TrackingLocator(det, CONFIG, idle_detect_every=5), clip.frame, det, 5, 12)
+    assert det.calls == [0, 5, 10]
+
+
+def test_a_detection_that_drops_a_track_is_checked_again_on_the_next_frame():
+    clip = clip_with(STILL, 30)
+    gone = 8
+    det = TruthDetector(lambda t: single(clip)(t) if t < gone else [])
+    locator = TrackingLocator(det, CONFIG)
+    results, _ = run(locator, clip.frame, det, 5, 30)
+    # t=10 misses once (kept, max_missed=1), t=15 drops it, t=16 checks again, then idle
+    assert det.calls[:4] == [0, 5, 10, 15] and det.calls[4] == 16
+    assert locator.stats.rechecks >= 1
+    assert results[15] == [] and all(r == [] for r in results[15:])
+
+
+def test_a_scene_cut_drops_the_tracks_and_detects_on_that_very_frame():
+    from livefusion.face.scene import CutDetector
+
+    first, second = clip_with(STILL, 20, seed=0), clip_with(MOVING, 20, seed=3)
+    cut_at = 9
+
+    def frames(t):
+        return first.frame(t) if t < cut_at else np.ascontiguousarray(255 - second.frame(t))
+
+    def faces_at(t):
+        return single(first)(t) if t < cut_at else single(second)(t)
+
+    det = TruthDetector(faces_at)
+    locator = TrackingLocator(det, CONFIG, cut_detector=CutDetector(28.0))
+    results, packets = run(locator, frames, det, 5, 20)
+    assert cut_at in det.calls and cut_at % 5 != 0
+    assert [p.scene_cut for p in packets] == [t == cut_at for t in range(20)]
+    assert locator.stats.cuts == 1
+    (face,) = results[cut_at]
+    assert face.origin == "detect" and face.track_id == 1  # a new track, nothing carried over
+    assert np.linalg.norm(face.kps - second.keypoints(cut_at), axis=1).mean() < 5.0
+
+
+def test_faces_below_the_swap_score_are_kept_apart_for_the_guard():
+    clip = clip_with(STILL, 3)
+
+    class Scored(TruthDetector):
+        def detect(self, frame):
+            faces = super().detect(frame)
+            for face in faces:
+                face.score = 0.4
+            return faces
+
+    det = Scored(single(clip))
+    results, packets = run(TrackingLocator(det, CONFIG, swap_score=0.5), clip.frame, det, 5, 3)
+    assert all(r == [] for r in results)
+    assert all(len(p.unswappable) == 1 and p.detected for p in packets)
