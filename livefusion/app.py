@@ -19,6 +19,7 @@ from livefusion.config import AppConfig, parse_resolution
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
+from livefusion.privacy import PrivacyGuard
 from livefusion.settings import LiveSettings, SettingsBox
 from livefusion.sinks import (
     BackgroundSink,
@@ -90,6 +91,7 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     from livefusion.face.embed import Recognizer
     from livefusion.face.engine import FaceEngine
     from livefusion.face.enhance import FaceEnhancer
+    from livefusion.face.scene import CutDetector
     from livefusion.face.swap import InswapperSwapper, load_emap
     from livefusion.face.track import TrackingLocator
     from livefusion.model_roles import resolve_role
@@ -99,14 +101,18 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     store = store or ModelStore.from_config(config)
     factory = factory or SessionFactory(config.runtime)
     face = config.face
+    guarded = config.privacy.policy != "off"
+    # The guard hides faces from a lower score than the swap needs: one detector run serves
+    # both, and the locator keeps the low-score faces apart (never swapped, always hidden).
+    det_score = min(face.det_score, config.privacy.guard_score) if guarded else face.det_score
     det_path = resolve_role(config, "detector", store=store).path
     if face.detector == "yunet":
-        detector: Any = YunetDetector(det_path, input_size=face.det_size, score=face.det_score,
+        detector: Any = YunetDetector(det_path, input_size=face.det_size, score=det_score,
                                       nms=face.det_nms, max_faces=face.max_faces,
                                       min_face=face.min_face)
     else:
         detector = ScrfdDetector(factory.create(det_path, label="detector", warmup_size=face.det_size),
-                                 input_size=face.det_size, score=face.det_score, nms=face.det_nms,
+                                 input_size=face.det_size, score=det_score, nms=face.det_nms,
                                  max_faces=face.max_faces, min_face=face.min_face)
     emb_path = resolve_role(config, "embedder", store=store).path
     recognizer = Recognizer(factory.create(emb_path, label="embedder"))
@@ -117,7 +123,11 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
         enh_path = resolve_role(config, "enhancer", store=store).path
         enhancer = FaceEnhancer(factory.create(enh_path, label="enhancer"), face.enhancer,
                                 blend=face.enhancer_blend, every=face.enhance_every)
-    engine = FaceEngine(TrackingLocator(detector, config.tracking), detector=detector,
+    locator = TrackingLocator(detector, config.tracking,
+                              cut_detector=CutDetector(config.privacy.cut_threshold),
+                              swap_score=face.det_score if guarded else None,
+                              idle_detect_every=config.tracking.idle_detect_every)
+    engine = FaceEngine(locator, detector=detector,
                         recognizer=recognizer, swapper=swapper, enhancer=enhancer,
                         reference_threshold=face.reference_threshold)
     if face.sources:
@@ -343,6 +353,7 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         window = max(config.pipeline.meter_window, config.pipeline.frames if benchmark else 0)
         pipeline = Pipeline(
             source, holder, holder, sinks=list(extra_sinks or []), settings=settings,
+            guard=PrivacyGuard(config.privacy),
             options=PipelineOptions(frames=config.pipeline.frames, 
                                     lossless=offline(config),
                                     fps=float(getattr(source, "fps", 0) or config.input.fps),

@@ -17,6 +17,7 @@ from typing import Any, Sequence, TextIO
 
 from livefusion import __version__
 from livefusion.config import (
+    PRIVACY_POLICIES,
     AppConfig,
     ConfigError,
     describe_keys,
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--detector", choices=("scrfd", "yunet"))
 
     out = p.add_argument_group("output")
+    out.add_argument("--privacy", choices=PRIVACY_POLICIES,
+                     help="where a face is not swapped well (turned, lost, model error, "
+                          "start-up): hide it (default), hold the last good frame briefly, "
+                          "or off (viewers see your real face)")
     out.add_argument("--no-preview", action="store_true", help="run without a window (headless)")
     out.add_argument("--virtual-cam", action=argparse.BooleanOptionalAction, default=None,
                      help="send the output to a virtual camera (default: on; off for --benchmark)")
@@ -131,6 +136,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
     vcam = args.virtual_cam
     if vcam is None and args.benchmark:
         vcam = False
+    put("privacy.policy", args.privacy)
     put("output.virtual_cam", vcam)
     put("output.virtual_cam_backend", args.vcam_backend)
     put("output.virtual_cam_device", args.vcam_device)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -26,8 +27,20 @@ from livefusion.face.swap import InswapperSwapper
 from livefusion.face.types import Detector, FaceLocator
 from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
+from livefusion.stages import StageFailure
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Name the step that failed, so a failure is counted and logged per cause."""
+    try:
+        yield
+    except StageFailure:
+        raise
+    except Exception as exc:
+        raise StageFailure(name, exc) from exc
 
 PathList = Iterable[str | Path] | str | Path
 
@@ -132,9 +145,13 @@ class FaceEngine:
     # --- inference thread ---------------------------------------------------------------------
 
     def process(self, packet: FramePacket) -> None:
+        """Locate, select, align, swap and enhance. A failing step raises StageFailure naming
+        it; `packet.located` tells the guard whether `packet.faces` is this frame's full list."""
         settings = packet.settings
-        faces = self.locator.locate(packet)
+        with _step("locate"):
+            faces = self.locator.locate(packet)
         packet.faces = faces
+        packet.located = True
         if not settings.swap_enabled or self.swapper is None or not faces:
             return
         with self._lock:
@@ -145,22 +162,25 @@ class FaceEngine:
             return
         source = sources[index]
         frame = packet.frame
-        with packet.timed("select"):
+        with packet.timed("select"), _step("select"):
             targets = self.selector.select(frame, faces, settings.swap_faces)
+        chosen = {id(face) for face in targets}
+        for face in faces:
+            face.unselected = id(face) not in chosen
         aligned = []
-        with packet.timed("align"):
+        with packet.timed("align"), _step("align"):
             for face in targets:
                 try:
                     aligned.append((face, self.swapper.align(frame, face)))
                 except AlignmentError as exc:
                     log.debug("face skipped: %s", exc)
-        with packet.timed("swap"):
+        with packet.timed("swap"), _step("swap"):
             for face, crop in aligned:
                 face.swapped_crop = self.swapper.swap_crop(crop.image, source.latent)
                 face.crop_matrix = crop.matrix
                 face.target_crop = crop.image  # the colour transfer's target: no second warp
         if settings.enhancer_enabled and self.enhancer is not None and aligned:
-            with packet.timed("enhance"):
+            with packet.timed("enhance"), _step("enhance"):
                 for face, crop in aligned:
                     self.enhancer.enhance(frame, face)
                     if face.crop_matrix is not crop.matrix:

@@ -23,7 +23,7 @@ from livefusion.face.locate import EveryFrameLocator
 from livefusion.face.swap import InswapperSwapper, load_emap
 from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
-from livefusion.stages import BlendStage, InferenceStage
+from livefusion.stages import BlendStage, InferenceStage, StageFailure
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import arcface_standin, cpu_session, identity_enhancer, identity_inswapper, shared_path
 
@@ -206,8 +206,11 @@ def test_recogniser_that_does_not_fit_the_swapper_is_refused(parts):
 
 def test_grayscale_frame_is_a_clear_error_for_the_pipeline_to_count(parts):
     packet = FramePacket(seq=1, t_capture_ns=0, frame=np.zeros((120, 160), np.uint8))
-    with pytest.raises(ValueError, match=r"BGR frame \(H, W, 3\)"):
+    with pytest.raises(StageFailure, match=r"BGR frame \(H, W, 3\)") as caught:
         _engine(parts, sources=False).process(packet)
+    assert caught.value.stage == "locate"
+    assert isinstance(caught.value.cause, ValueError)
+    assert not packet.located  # the guard must not take the (empty) face list as the truth
 
 
 def test_runs_on_runtime_model_sessions(images, tmp_path):
