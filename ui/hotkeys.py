@@ -34,7 +34,8 @@ class Binding:
 SOURCE_KEYS = tuple(str(n) for n in range(1, 10))
 
 HOTKEYS: tuple[Hotkey, ...] = (
-    Hotkey(("Space",), "swap", "face swap on / off", "Space"),
+    Hotkey(("Space",), "swap", "face swap on / off (off = viewers see your real face; "
+           "every launch starts with it on)", "Space"),
     Hotkey(("E",), "enhancer", "face enhancer on / off", "E"),
     Hotkey(("V",), "virtual_cam", "virtual camera on / off", "V"),
     Hotkey(("R",), "record", "start / stop recording", "R"),

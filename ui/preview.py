@@ -4,6 +4,11 @@ Overlays follow the settings the frame was processed with (`packet.settings`): t
 (meters, boxes, five landmarks, track ids), the blend mask tinted over the picture, and a
 before/after split (captured frame left, result right). The help overlay is the window's.
 
+Two privacy signs are drawn on top, never into the frame (the outputs get `packet.frame` as the
+guard left it): a red banner across the top while the swap is off (the window says so, or the
+shown frame was made with it off), and a small marker in the top-right corner when the privacy
+guard changed the shown frame (`packet.privacy.acted`), with the reason in words.
+
 The widget wraps the frame's pixels in a QImage without copying or converting (Qt reads BGR
 directly) and lets QPainter scale it into the target rectangle, so the UI thread's work per
 frame is small; `UiFrameTimer` measures it (wrap + paint), and the window shows that figure.
@@ -16,17 +21,25 @@ from collections import deque
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QImage, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor, QFont, QFontDatabase, QFontMetrics, QImage, QPainter, QPaintEvent, QPen,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from livefusion.meters import StageStats, summarize
 from livefusion.packet import FramePacket
+from ui.status import SWAP_OFF_WARNING, guard_marker_text
 
 MASK_TINT = (255, 60, 200)  # RGB of the mask overlay
 MASK_ALPHA = 110
 DETECT_COLOUR = QColor(80, 230, 120)
 TRACK_COLOUR = QColor(250, 210, 70)
 PANEL_BG = QColor(0, 0, 0, 170)
+BANNER_BG = QColor(200, 16, 16)  # swap off: viewers see the real face
+BANNER_FG = QColor(255, 255, 255)
+MARKER_BG = QColor(255, 176, 0)  # the privacy guard changed this frame
+MARKER_FG = QColor(0, 0, 0)
+BANNER_PX = (22, 12)  # the banner font's preferred and smallest pixel size
 
 
 class UiFrameTimer:
@@ -89,6 +102,8 @@ class PreviewWidget(QWidget):
         self._meter_lines: list[str] = []
         self._help: list[tuple[str, str]] | None = None
         self._placeholder = "Waiting for the first frame…"
+        self._swap_off = False  # the window's current setting (frames may still lag behind)
+        self._marker = ""  # the guard marker for the shown packet; "" when the guard passed it
         self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
     def sizeHint(self) -> QSize:
@@ -106,6 +121,7 @@ class PreviewWidget(QWidget):
                                              else (None, None))
         mask = packet.debug.get("mask") if settings.show_mask else None
         self._mask = mask_image(mask) if mask is not None else None
+        self._marker = guard_marker_text(packet.privacy)
         self._wrap_ms = (time.perf_counter() - start) * 1000.0
         self.update()
 
@@ -113,6 +129,24 @@ class PreviewWidget(QWidget):
         self._meter_lines = lines
         if self._packet is not None and self._packet.settings.show_debug:
             self.update()
+
+    def set_swap_off(self, off: bool) -> None:
+        """The window's swap setting: the banner shows at once, before the next frame."""
+        if off != self._swap_off:
+            self._swap_off = off
+            self.update()
+
+    @property
+    def swap_off_shown(self) -> bool:
+        """True while the swap-off banner is drawn: the setting is off, or the shown frame was
+        made with it off (turning it back on, the banner stays until swapped frames arrive)."""
+        packet = self._packet
+        return self._swap_off or (packet is not None and not packet.settings.swap_enabled)
+
+    @property
+    def guard_marker(self) -> str:
+        """The guard marker drawn over the shown frame; "" when there is none."""
+        return self._marker if self._packet is not None else ""
 
     def set_help(self, lines: list[tuple[str, str]] | None) -> None:
         self._help = lines
@@ -146,6 +180,8 @@ class PreviewWidget(QWidget):
                 self._paint_frame(painter)
             if self._help is not None:
                 self._paint_help(painter)
+            if self.swap_off_shown:
+                self._paint_swap_off(painter)
         finally:
             painter.end()
         if self._wrap_ms is not None:
@@ -171,6 +207,8 @@ class PreviewWidget(QWidget):
             self._paint_meters(painter, target)
         if packet.errors:
             self._paint_errors(painter, target)
+        if self._marker:
+            self._paint_guard_marker(painter, target)
 
     def _paint_before_after(self, painter: QPainter, target: QRectF) -> None:
         assert self._before is not None
@@ -212,7 +250,8 @@ class PreviewWidget(QWidget):
         metrics = painter.fontMetrics()
         width = max(metrics.horizontalAdvance(line) for line in lines) + 16
         height = metrics.lineSpacing() * len(lines) + 12
-        box = QRectF(target.left() + 8, target.top() + 8, min(width, target.width() - 16), height)
+        top = max(target.top(), self._banner_bottom()) + 8
+        box = QRectF(target.left() + 8, top, min(width, target.width() - 16), height)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(PANEL_BG)
         painter.drawRoundedRect(box, 6, 6)
@@ -227,6 +266,55 @@ class PreviewWidget(QWidget):
         text = "; ".join(f"{stage}: {msg}" for stage, msg in self._packet.errors.items())
         self._label(painter, QPointF(target.left() + 8, target.bottom() - 30), text[:160],
                     colour=QColor(255, 120, 120))
+
+    def _banner_font(self) -> QFont:
+        """Bold, as large as fits the widget's width (down to a still readable size)."""
+        font = QFont(self.font())
+        font.setBold(True)
+        preferred, smallest = BANNER_PX
+        for px in range(preferred, smallest - 1, -1):
+            font.setPixelSize(px)
+            if QFontMetrics(font).horizontalAdvance(SWAP_OFF_WARNING) <= self.width() - 16:
+                break
+        return font
+
+    def banner_rect(self) -> QRectF:
+        """Where the swap-off banner is drawn (across the top); empty while it is not."""
+        if not self.swap_off_shown:
+            return QRectF()
+        height = QFontMetrics(self._banner_font()).height() + 12
+        return QRectF(0, 0, self.width(), height)
+
+    def _banner_bottom(self) -> float:
+        rect = self.banner_rect()
+        return rect.bottom() if not rect.isEmpty() else 0.0
+
+    def _paint_swap_off(self, painter: QPainter) -> None:
+        box = self.banner_rect()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(BANNER_BG)
+        painter.drawRect(box)
+        painter.setFont(self._banner_font())
+        painter.setPen(BANNER_FG)
+        text = painter.fontMetrics().elidedText(SWAP_OFF_WARNING, Qt.TextElideMode.ElideRight,
+                                                int(box.width()) - 8)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_guard_marker(self, painter: QPainter, target: QRectF) -> None:
+        font = QFont(self.font())
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        text = metrics.elidedText(self._marker, Qt.TextElideMode.ElideRight,
+                                  max(int(target.width()) - 26, 0))
+        w, h = metrics.horizontalAdvance(text) + 10, metrics.height() + 4
+        top = max(target.top(), self._banner_bottom()) + 8
+        box = QRectF(target.right() - 8 - w, top, w, h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(MARKER_BG)
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(MARKER_FG)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_help(self, painter: QPainter) -> None:
         assert self._help is not None

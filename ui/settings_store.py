@@ -23,8 +23,12 @@ log = logging.getLogger(__name__)
 ORGANISATION = "LiveFusion"
 APPLICATION = "LiveFusion"
 # Run-time settings worth remembering (views like the mask or before/after start off).
-REMEMBERED = ("swap_enabled", "enhancer_enabled", "color_transfer", "opacity", "detect_every",
-              "active_source", "show_debug")
+# Never the swap switch: swap off is a deliberate reveal of the user's real face, so every
+# launch starts with it on, whatever the last run ended with.
+REMEMBERED = ("enhancer_enabled", "color_transfer", "opacity", "detect_every", "active_source",
+              "show_debug")
+# Keys older versions stored that must not be read back (and are removed at the next save).
+RETIRED = ("toggles/swap_enabled",)
 
 
 @dataclass
@@ -114,6 +118,8 @@ class SettingsStore:
         for name, value in state.toggles.items():
             if name in REMEMBERED:
                 s.setValue(f"toggles/{name}", value)
+        for key in RETIRED:
+            s.remove(key)
         if state.geometry:
             s.setValue("window/geometry", QByteArray(state.geometry))
         s.sync()

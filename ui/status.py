@@ -1,7 +1,8 @@
 """What the status area and the meters overlay say, built from a `MetersSnapshot` (no Qt).
 
 Stage times are p50 ms in pipeline order. The source's "read" time is left out: for a paced
-file or a camera it is time spent waiting for the next frame, not work.
+file or a camera it is time spent waiting for the next frame, not work. The privacy texts are
+here too: the swap-off warning, the guard's counts, and the preview's guard marker.
 """
 
 from __future__ import annotations
@@ -10,9 +11,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from livefusion.meters import MetersSnapshot, StageStats
+from livefusion.packet import GuardAction, HideReason, PrivacyVerdict
 
 HIDDEN_STAGES = ("read",)
 PASSTHROUGH = "—"
+SWAP_OFF_WARNING = "SWAP OFF — viewers see your real face"
+# What the guard did instead of passing the engine's picture, and why, in words.
+GUARD_ACTIONS = {
+    GuardAction.HIDE: "face hidden",
+    GuardAction.HOLD: "holding last frame",
+    GuardAction.START: "starting",
+}
+GUARD_REASONS = {
+    HideReason.STARTUP: "starting",
+    HideReason.NO_SWAP: "face not swappable",
+    HideReason.TRACK_LOST: "face lost",
+    HideReason.ERROR: "error",
+    HideReason.SWAP_OFF: "swap off",
+}
 
 
 def short_provider(name: str) -> str:
@@ -54,16 +70,20 @@ class StatusView:
     vcam: str
     recording: str
     ui: str
+    swap: str = ""  # SWAP_OFF_WARNING while the swap is off, else ""
+    privacy: str = ""  # the guard's counts, "guard hidden 12 (...) held 0 revealed 0"; "" without
 
     def line(self) -> str:
-        parts = [self.stages, self.fps, self.e2e, self.drops, f"EP {self.provider}",
-                 f"vcam {self.vcam}", f"rec {self.recording}", self.ui]
+        # The warning first: the label is cut at the right when the window is narrow.
+        parts = [self.swap, self.stages, self.fps, self.e2e, self.drops, self.privacy,
+                 f"EP {self.provider}", f"vcam {self.vcam}", f"rec {self.recording}", self.ui]
         return "  |  ".join(p for p in parts if p)
 
     def overlay_lines(self) -> list[str]:
-        return [f"{self.fps}   {self.e2e}", self.stages or "stages: waiting for frames",
-                f"{self.drops}   EP {self.provider}",
-                f"vcam {self.vcam}   rec {self.recording}", self.ui]
+        lines = [f"{self.fps}   {self.e2e}", self.stages or "stages: waiting for frames",
+                 f"{self.drops}   EP {self.provider}",
+                 f"vcam {self.vcam}   rec {self.recording}", self.ui]
+        return lines + ([self.privacy] if self.privacy else [])
 
 
 def stage_text(stages: dict[str, StageStats]) -> str:
@@ -72,8 +92,25 @@ def stage_text(stages: dict[str, StageStats]) -> str:
     return ("p50 ms: " + "  ".join(shown)) if shown else ""
 
 
+def privacy_text(snapshot: MetersSnapshot) -> str:
+    """The guard's counts for the status area; "" when no guard ran."""
+    line = snapshot.privacy_line()
+    return f"guard {line}" if line else ""
+
+
+def guard_marker_text(verdict: PrivacyVerdict | None) -> str:
+    """The preview's marker for a frame the guard changed, e.g. 'GUARD: face hidden (face
+    lost)'; "" when the frame went out as the engine made it (or no guard ran)."""
+    if verdict is None or not verdict.acted:
+        return ""
+    action = GUARD_ACTIONS.get(verdict.action, verdict.action.value)
+    reasons = [GUARD_REASONS.get(r, r.value.replace("_", " ")) for r in verdict.reasons]
+    shown = [r for r in dict.fromkeys(reasons) if r != action]
+    return f"GUARD: {action}" + (f" ({', '.join(shown)})" if shown else "")
+
+
 def status_view(snapshot: MetersSnapshot, *, provider: str, vcam: str, recording: str,
-                ui: StageStats | None = None) -> StatusView:
+                ui: StageStats | None = None, swap_enabled: bool = True) -> StatusView:
     errors = sum(snapshot.errors.values())
     drops = f"dropped {snapshot.dropped_total}" + (f"  errors {errors}" if errors else "")
     source = snapshot.extra.get("source", "")
@@ -92,4 +129,6 @@ def status_view(snapshot: MetersSnapshot, *, provider: str, vcam: str, recording
         vcam=vcam,
         recording=recording or "off",
         ui=ui_text,
+        swap="" if swap_enabled else SWAP_OFF_WARNING,
+        privacy=privacy_text(snapshot),
     )

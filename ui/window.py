@@ -41,6 +41,7 @@ from ui.status import engine_provider, status_view
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 250
+SWAP_OFF_STYLE = "QLabel { color: white; background: #c81010; font-weight: bold; }"
 RECORD_EXTENSIONS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi", "XVID": ".avi"}
 EnsureModels = Callable[[QWidget, AppConfig], "tuple[bool, str]"]
 
@@ -213,15 +214,24 @@ class MainWindow(QMainWindow):
         vcam = outputs.virtual_cam
         if vcam == "on" and outputs.virtual_cam_message:
             vcam = f"on: {outputs.virtual_cam_message}"
+        settings = self.app.settings.snapshot()
         view = status_view(self.app.meters.snapshot(), provider=engine_provider(self.app.engine),
                            vcam=vcam, recording=Path(outputs.recording).name if outputs.recording
-                           else "", ui=self.ui_stats())
+                           else "", ui=self.ui_stats(), swap_enabled=settings.swap_enabled)
+        self._show_swap_state(settings.swap_enabled)
         self.status_label.setText(view.line())
         self.status_label.setToolTip(view.line().replace("  |  ", "\n"))
         self.preview.set_meter_lines(view.overlay_lines())
-        self.controls.show_state(self.app.settings.snapshot(),
+        self.controls.show_state(settings,
                                  OutputsView(outputs.virtual_cam == "on", bool(outputs.recording)))
         self._show_sources()
+
+    def _show_swap_state(self, swap_enabled: bool) -> None:
+        """Swap off reveals the real face: the preview's banner and a red status line say so."""
+        self.preview.set_swap_off(not swap_enabled)
+        style = "" if swap_enabled else SWAP_OFF_STYLE
+        if self.status_label.styleSheet() != style:
+            self.status_label.setStyleSheet(style)
 
     def _show_sources(self) -> None:
         engine = self.app.engine
@@ -270,7 +280,9 @@ class MainWindow(QMainWindow):
             self.refresh_status()
 
     def _apply_setting(self, name: str, value: Any) -> None:
-        self.app.settings.update(**{name: value})
+        snapshot = self.app.settings.update(**{name: value})
+        if name == "swap_enabled":
+            self._show_swap_state(snapshot.swap_enabled)
 
     def _toggle_enhancer(self) -> None:
         on = self.app.settings.toggle("enhancer_enabled").enhancer_enabled
