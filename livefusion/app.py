@@ -346,6 +346,9 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
     source.open()
     try:
         settings = SettingsBox(settings_from_config(config))
+        if not settings.snapshot().swap_enabled:
+            log.warning("face.swap_enabled is false: the swap starts off and viewers see your "
+                        "real face until you turn it on (Space in the window)")
         holder = EngineHolder(build_face_engine(config) if needs_engine(config) else None)
         if holder.engine is None:
             log.info("no source face given (--source FACE.jpg): the picture passes through "

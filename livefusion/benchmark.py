@@ -57,10 +57,26 @@ def results_dict(snap: MetersSnapshot, config: AppConfig, engine: str,
         "e2e_ms": {"p50": round(snap.e2e.p50_ms, 3), "p95": round(snap.e2e.p95_ms, 3),
                    "p99": round(snap.e2e.p99_ms, 3), "mean": round(snap.e2e.mean_ms, 3)},
         "stages": {name: stats.as_dict() for name, stats in snap.stages.items()},
+        "privacy": privacy_dict(snap, config),
         "engine": engine,
         "machine": machine_info(providers_used),
         "config": config.to_dict(),
     }
+
+
+def privacy_dict(snap: MetersSnapshot, config: AppConfig) -> dict[str, Any]:
+    """What the privacy guard did over the run: frames hidden / held / revealed (swap off), in
+    all and per reason, their share of the frames, and the guard's own cost."""
+    counts = snap.privacy_frames
+    frames = counts.get("frames", 0)
+    out: dict[str, Any] = {"policy": config.privacy.policy, "frames": frames}
+    for key in ("hidden", "held", "revealed"):
+        n = counts.get(key, 0)
+        out[key] = {"frames": n, "share": round(n / frames, 4) if frames else 0.0,
+                    "reasons": dict(snap.privacy.get(key, {}))}
+    stage = snap.stages.get("privacy")
+    out["guard_ms"] = stage.as_dict() if stage is not None else None
+    return out
 
 
 def format_table(results: dict[str, Any], title: str) -> str:
@@ -78,6 +94,13 @@ def format_table(results: dict[str, Any], title: str) -> str:
                  f"dropped {results['dropped']}; errors {sum(results['errors'].values())}")
     lines.append(f"pipeline's own cost (stages other than decode and model inference, mean): "
                  f"{own_cost:.2f} ms/frame")
+    privacy = results.get("privacy") or {}
+    if privacy.get("frames"):
+        shares = ", ".join(
+            f"{key} {privacy[key]['frames']} ({100 * privacy[key]['share']:.1f} %"
+            + "".join(f"; {r} {n}" for r, n in sorted(privacy[key]['reasons'].items())) + ")"
+            for key in ("hidden", "held", "revealed"))
+        lines.append(f"privacy guard ({privacy['policy']}): {shares}")
     m = results["machine"]
     lines.append(f"machine: {m['cpu']} x{m['cpu_count']}, onnxruntime {m['onnxruntime']} "
                  f"(used: {', '.join(m['providers_used']) or 'none'})")

@@ -56,6 +56,24 @@ def test_benchmark_prints_a_table_and_writes_the_json_shape(clip, tmp_path, no_t
     assert data["machine"]["cpu_count"] >= 1
     # the clip has 40 frames: 30 + warm-up needs it to loop
     assert data["config"]["input"]["loop"] is True
+    # no source face: the guard sent its neutral frame for every one, and says so
+    privacy = data["privacy"]
+    assert privacy["policy"] == "hide" and privacy["frames"] == 30
+    assert privacy["hidden"] == {"frames": 30, "share": 1.0, "reasons": {"startup": 30}}
+    assert privacy["held"]["frames"] == 0 and privacy["revealed"]["frames"] == 0
+    assert set(privacy["guard_ms"]) == {"p50_ms", "p95_ms", "p99_ms", "mean_ms"}
+    assert "privacy guard (hide): hidden 30 (100.0 %; startup 30)" in text
+
+
+@pytest.mark.parametrize("flag, policy", [(["--privacy", "off"], "off"),
+                                          (["--privacy", "hold"], "hold"), ([], "hide")])
+def test_privacy_flag_sets_the_policy_over_the_config(flag, policy, tmp_path):
+    from livefusion.cli import build_parser, config_from_args
+
+    profile = tmp_path / "p.toml"
+    profile.write_text('[privacy]\npolicy = "hold"\n')
+    args = build_parser().parse_args(["--config", str(profile)] + flag)
+    assert config_from_args(args).privacy.policy == (policy if flag else "hold")
 
 
 def test_headless_run_records_every_frame_and_stops_after_n(clip, tmp_path, no_thread_leak):
