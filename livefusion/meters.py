@@ -64,6 +64,7 @@ class MetersSnapshot:
     # "hidden" / "held" / "revealed" -> reason -> frames (a frame counts once per reason)
     privacy: dict[str, dict[str, int]] = field(default_factory=dict)
     privacy_frames: dict[str, int] = field(default_factory=dict)  # same keys -> frames
+    privacy_last: str = ""  # the latest frame's guard action ("reveal" while swap is off)
 
     @property
     def dropped_total(self) -> int:
@@ -89,7 +90,8 @@ class MetersSnapshot:
         stages = " ".join(f"{name}={s.p50_ms:.1f}" for name, s in top)
         errs = sum(self.errors.values())
         line = (
-            f"in {self.fps_in:5.1f} fps | out {self.fps_out:5.1f} fps | e2e p50 {self.e2e.p50_ms:6.1f}"
+            ("SWAP OFF: viewers see your real face | " if self.privacy_last == "reveal" else "")
+            + f"in {self.fps_in:5.1f} fps | out {self.fps_out:5.1f} fps | e2e p50 {self.e2e.p50_ms:6.1f}"
             f" p95 {self.e2e.p95_ms:6.1f} ms | {stages} | dropped {self.dropped_total}"
         )
         if errs:
@@ -144,6 +146,7 @@ class Meters:
         self._extra: dict[str, str] = {}
         self._privacy: dict[str, dict[str, int]] = {}
         self._privacy_frames: dict[str, int] = {}
+        self._privacy_last = ""
 
     def reset(self) -> None:
         """Forget everything recorded so far (e.g. after a benchmark's warm-up frames)."""
@@ -196,6 +199,7 @@ class Meters:
         """Count one frame's guard decision (frames passed as made are counted as 'frames'
         only, so the share hidden or held can be read off)."""
         with self._lock:
+            self._privacy_last = verdict.action.value
             self._privacy_frames["frames"] = self._privacy_frames.get("frames", 0) + 1
             key = _COUNTED_ACTIONS.get(verdict.action)
             if key is None:
@@ -229,4 +233,5 @@ class Meters:
                 extra=dict(self._extra),
                 privacy={k: dict(v) for k, v in self._privacy.items()},
                 privacy_frames=dict(self._privacy_frames),
+                privacy_last=self._privacy_last,
             )

@@ -72,3 +72,25 @@ def test_reset_restarts_the_drop_counts_too():
     m.reset()
     m.set_dropped("capture->inference", 9)  # hand-offs report running totals
     assert m.snapshot().dropped == {"capture->inference": 2}
+
+
+def test_privacy_counts_per_reason_and_swap_off_leads_the_status_line():
+    from livefusion.packet import GuardAction, HideReason, PrivacyVerdict
+
+    meters = Meters()
+    for verdict in [PrivacyVerdict(GuardAction.START, (HideReason.STARTUP,)),
+                    PrivacyVerdict(GuardAction.HIDE, (HideReason.NO_SWAP, HideReason.TRACK_LOST)),
+                    PrivacyVerdict(GuardAction.HOLD, (HideReason.ERROR,)),
+                    PrivacyVerdict(GuardAction.PASS)]:
+        meters.count_privacy(verdict)
+    snap = meters.snapshot()
+    assert snap.privacy_frames == {"frames": 4, "hidden": 2, "held": 1}
+    assert snap.privacy == {"hidden": {"startup": 1, "no_swap": 1, "track_lost": 1},
+                            "held": {"error": 1}}
+    line = snap.status_line()
+    assert "hidden 2 (no_swap 1, startup 1, track_lost 1) held 1 (error 1) revealed 0" in line
+    assert not line.startswith("SWAP OFF")
+    meters.count_privacy(PrivacyVerdict(GuardAction.REVEAL, (HideReason.SWAP_OFF,)))
+    assert meters.snapshot().status_line().startswith("SWAP OFF: viewers see your real face")
+    meters.reset()
+    assert meters.snapshot().privacy_frames == {} and meters.snapshot().privacy_line() == ""
