@@ -311,13 +311,12 @@ class PrivacyGuard:
 
     def _unknown_faces(self, packet: FramePacket) -> PrivacyVerdict:
         """The engine did not locate faces on this frame: start-up, or a failure before or in
-        the locator. Hide where faces were; with no memory of any, send a neutral frame."""
+        the locator. Where faces are now is unknown (a remembered place misses a face that
+        moved or came in meanwhile), so nothing of the picture goes out."""
         if not packet.errors:
-            return self._full_cover(packet, HideReason.STARTUP, "LiveFusion: waiting for the face swap (add a source face)")
-        regions = self._memory.unconfirmed(())
-        if not regions:
-            return self._full_cover(packet, HideReason.ERROR, "LiveFusion: face hidden")
-        return self._hide(packet, [(r, HideReason.ERROR) for r in regions])
+            return self._full_cover(packet, HideReason.STARTUP,
+                                    "LiveFusion: waiting for the face swap (add a source face)")
+        return self._full_cover(packet, HideReason.ERROR, "LiveFusion: face hidden")
 
     def _known_faces(self, packet: FramePacket) -> PrivacyVerdict:
         pad = self.config.pad

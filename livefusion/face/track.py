@@ -16,7 +16,8 @@
   every `idle_detect_every` frames (default every frame: a face entering is found at once, and
   with no face to swap the detector has the GPU to itself); after a detection dropped a track
   it detects again on the next frame; on a scene cut (`livefusion.face.scene`) it drops every
-  track and detects on that very frame.
+  track and detects on that very frame, and it detects at once when the picture changes in
+  the frame's outer band away from the tracked faces (something is coming in).
 - With `swap_score` set, the detector runs at a lower threshold: detections scoring below
   `swap_score` are never tracked or swapped; they go to `packet.unswappable`, for the guard.
 
@@ -98,6 +99,7 @@ class TrackingStats:
     forced_detections: int = 0  # detections run early because a track was lost
     rechecks: int = 0  # detections run early because the last one dropped a track
     cuts: int = 0  # scene cuts seen (tracks dropped, detection at once)
+    edge_detections: int = 0  # detections run early for motion at the frame's edge
     tracks_started: int = 0
     lost: Counter = field(default_factory=Counter)  # reason -> count
 
@@ -163,6 +165,11 @@ class TrackingLocator:
                 self._since_detect = None
                 packet.scene_cut = True
             lost = self._follow(frame)
+            arriving = (self.cut_detector is not None and bool(self._tracks)
+                        and self.cut_detector.edge_motion([t.raw_box for t in self._tracks]))
+        if arriving:
+            self._since_detect = None
+            self.stats.edge_detections += 1
         if not self._tracks:
             every = min(every, self.idle_detect_every)
         due = (not self.use_flow or self._since_detect is None

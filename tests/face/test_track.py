@@ -329,3 +329,30 @@ def test_faces_below_the_swap_score_are_kept_apart_for_the_guard():
     results, packets = run(TrackingLocator(det, CONFIG, swap_score=0.5), clip.frame, det, 5, 3)
     assert all(r == [] for r in results)
     assert all(len(p.unswappable) == 1 and p.detected for p in packets)
+
+
+def test_something_coming_in_at_the_edge_is_detected_at_once_while_a_face_is_tracked():
+    from livefusion.face.scene import CutDetector
+
+    clip = clip_with(STILL, 20)
+    arrives = 7
+    patch = face_source(seed=5, side=60).image
+
+    def frames(t):
+        frame = clip.frame(t).copy()
+        if t >= arrives:  # a second face slides in from the left edge, 12 px a frame
+            x = min(-40 + 12 * (t - arrives), 10)
+            lo = max(x, 0)
+            frame[20:80, lo:x + 60] = patch[:, lo - x:]
+        return frame
+
+    second = (np.array([[20.0, 45], [40, 45], [30, 54], [22, 64], [38, 64]]),
+              np.array([5.0, 25, 55, 78]))
+    det = TruthDetector(lambda t: single(clip)(t) + ([second] if t >= arrives else []))
+    locator = TrackingLocator(det, CONFIG, cut_detector=CutDetector(28.0))
+    results, _ = run(locator, frames, det, 5, 20)
+    assert arrives in det.calls and locator.stats.edge_detections >= 1
+    assert len(results[arrives]) == 2
+    still = TruthDetector(single(clip))
+    run(TrackingLocator(still, CONFIG, cut_detector=CutDetector(28.0)), clip.frame, still, 5, 20)
+    assert still.calls == [0, 5, 10, 15]  # a still scene: no extra detections
