@@ -102,18 +102,21 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     factory = factory or SessionFactory(config.runtime)
     face = config.face
     guarded = config.privacy.policy != "off"
-    # The guard hides faces from a lower score than the swap needs: one detector run serves
-    # both, and the locator keeps the low-score faces apart (never swapped, always hidden).
+    # The guard hides faces the swap leaves alone (a lower score, smaller, more of them): one
+    # detector run serves both, and the locator keeps those faces apart (never swapped,
+    # always hidden).
     det_score = min(face.det_score, config.privacy.guard_score) if guarded else face.det_score
+    min_face = min(face.min_face, config.privacy.guard_min_face) if guarded else face.min_face
+    max_faces = max(face.max_faces, config.privacy.guard_max_faces) if guarded else face.max_faces
     det_path = resolve_role(config, "detector", store=store).path
     if face.detector == "yunet":
         detector: Any = YunetDetector(det_path, input_size=face.det_size, score=det_score,
-                                      nms=face.det_nms, max_faces=face.max_faces,
-                                      min_face=face.min_face)
+                                      nms=face.det_nms, max_faces=max_faces,
+                                      min_face=min_face)
     else:
         detector = ScrfdDetector(factory.create(det_path, label="detector", warmup_size=face.det_size),
                                  input_size=face.det_size, score=det_score, nms=face.det_nms,
-                                 max_faces=face.max_faces, min_face=face.min_face)
+                                 max_faces=max_faces, min_face=min_face)
     emb_path = resolve_role(config, "embedder", store=store).path
     recognizer = Recognizer(factory.create(emb_path, label="embedder"))
     swap_path = resolve_role(config, "swapper", store=store).path
@@ -126,6 +129,8 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     locator = TrackingLocator(detector, config.tracking,
                               cut_detector=CutDetector(config.privacy.cut_threshold),
                               swap_score=face.det_score if guarded else None,
+                              swap_min_face=face.min_face if guarded else 0.0,
+                              swap_max_faces=face.max_faces if guarded else None,
                               idle_detect_every=config.tracking.idle_detect_every)
     engine = FaceEngine(locator, detector=detector,
                         recognizer=recognizer, swapper=swapper, enhancer=enhancer,

@@ -118,6 +118,11 @@ class PrivacyConfig:
         0.3, min=0.01, max=1.0,
         help="detector score from which a face is hidden (faces below face.det_score are "
              "never swapped)")
+    guard_min_face: int = _opt(
+        8, min=0, max=4096,
+        help="smallest face side (px) that is hidden (faces under face.min_face are never swapped)")
+    guard_max_faces: int = _opt(
+        32, min=1, max=256, help="most faces hidden per frame (face.max_faces are swapped)")
     min_score: float = _opt(0.5, min=0.0, max=1.0,
                             help="a tracked face whose last detection scored less is hidden")
     max_yaw: float = _opt(0.5, min=0.0, max=100.0,

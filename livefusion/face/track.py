@@ -18,8 +18,10 @@
   it detects again on the next frame; on a scene cut (`livefusion.face.scene`) it drops every
   track and detects on that very frame, and it detects at once when the picture changes in
   the frame's outer band away from the tracked faces (something is coming in).
-- With `swap_score` set, the detector runs at a lower threshold: detections scoring below
-  `swap_score` are never tracked or swapped; they go to `packet.unswappable`, for the guard.
+- With `swap_score` / `swap_min_face` / `swap_max_faces` set, the detector runs with looser
+  limits: detections scoring below `swap_score`, smaller than `swap_min_face` or past the best
+  `swap_max_faces` are never tracked or swapped; they go to `packet.unswappable`, for the
+  guard to hide.
 
 Work is recorded with `packet.timed("detect")` (the detector) and `packet.timed("track")`
 (flow, filtering, matching), so the per-stage tables show both.
@@ -118,6 +120,8 @@ class TrackingLocator:
                  flow_factory: Callable[[], FaceFlow] | None = None,
                  cut_detector: CutDetector | None = None,
                  swap_score: float | None = None,
+                 swap_min_face: float = 0.0,
+                 swap_max_faces: int | None = None,
                  idle_detect_every: int = 1) -> None:
         self.detector = detector
         self.config = config or TrackingConfig()
@@ -131,6 +135,8 @@ class TrackingLocator:
             max_fb_error=self.config.max_fb_error, min_inliers=self.config.min_inliers))
         self.cut_detector = cut_detector
         self.swap_score = swap_score
+        self.swap_min_face = float(swap_min_face)
+        self.swap_max_faces = swap_max_faces
         self.idle_detect_every = max(1, int(idle_detect_every))
         self.stats = TrackingStats()
         self._tracks: list[_Track] = []
@@ -194,13 +200,15 @@ class TrackingLocator:
         return [t.face() for t in self._tracks]
 
     def _split(self, detections: list[Face]) -> tuple[list[Face], list[Face]]:
-        """(detections that may be swapped, those only the guard's lower threshold let in)."""
-        if self.swap_score is None:
-            return detections, []
-        keep = [d for d in detections if d.score >= self.swap_score]
-        low = [d for d in detections if d.score < self.swap_score]
-        for face in low:
-            face.origin = "detect"
+        """(detections that may be swapped, those only the guard's looser limits let in: a
+        score under `swap_score`, a face side under `swap_min_face`, or past the best
+        `swap_max_faces`)."""
+        keep, low = [], []
+        for det in sorted(detections, key=lambda d: -d.score):
+            small = min(det.width, det.height) < self.swap_min_face
+            weak = self.swap_score is not None and det.score < self.swap_score
+            full = self.swap_max_faces is not None and len(keep) >= self.swap_max_faces
+            (low if small or weak or full else keep).append(det)
         return keep, low
 
     # -- flow between detections -------------------------------------------------------------

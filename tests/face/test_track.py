@@ -356,3 +356,28 @@ def test_something_coming_in_at_the_edge_is_detected_at_once_while_a_face_is_tra
     still = TruthDetector(single(clip))
     run(TrackingLocator(still, CONFIG, cut_detector=CutDetector(28.0)), clip.frame, still, 5, 20)
     assert still.calls == [0, 5, 10, 15]  # a still scene: no extra detections
+
+
+@pytest.mark.parametrize("limits, swapped, hidden", [
+    ({}, 3, 0),
+    ({"swap_score": 0.5}, 2, 1),  # the 0.4 face
+    ({"swap_min_face": 30}, 2, 1),  # the 20 px face
+    ({"swap_max_faces": 1}, 1, 2),  # all but the best
+])
+def test_faces_the_swap_leaves_alone_go_to_the_guard(limits, swapped, hidden):
+    frame = np.zeros((240, 320, 3), np.uint8)
+
+    def face(x, side, score):
+        kps = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]]) * side + x
+        return Face(bbox=np.array([x, x, x + side, x + side], np.float32),
+                    kps=kps.astype(np.float32), score=score)
+
+    class Fixed:
+        def detect(self, _frame):
+            return [face(10, 60, 0.9), face(120, 60, 0.4), face(220, 20, 0.8)]
+
+    packet = FramePacket(seq=0, t_capture_ns=0, frame=frame, settings=LiveSettings())
+    faces = TrackingLocator(Fixed(), CONFIG, **limits).locate(packet)
+    assert len(faces) == swapped and len(packet.unswappable) == hidden
+    if limits.get("swap_max_faces") == 1:
+        assert faces[0].score == pytest.approx(0.9)
