@@ -115,7 +115,7 @@ class PrivacyConfig:
     hold_ms: float = _opt(300.0, min=0.0, max=5000.0,
                           help="policy hold: longest time the last good frame is repeated")
     guard_score: float = _opt(
-        0.3, min=0.01, max=1.0,
+        0.25, min=0.01, max=1.0,
         help="detector score from which a face is hidden (faces below face.det_score are "
              "never swapped)")
     guard_min_face: int = _opt(
@@ -125,7 +125,7 @@ class PrivacyConfig:
         32, min=1, max=256, help="most faces hidden per frame (face.max_faces are swapped)")
     min_score: float = _opt(0.5, min=0.0, max=1.0,
                             help="a tracked face whose last detection scored less is hidden")
-    max_yaw: float = _opt(0.5, min=0.0, max=100.0,
+    max_yaw: float = _opt(0.75, min=0.0, max=100.0,
                           help="turned face: nose offset from the eyes' centre / half eye "
                                "distance above this is hidden")
     max_pitch: float = _opt(0.4, min=0.0, max=100.0,

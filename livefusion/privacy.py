@@ -41,9 +41,10 @@ STAGE = "privacy"  # the guard's row in the per-stage meters
 _FRONTAL_NOSE_HEIGHT = 0.495
 _TEMPLATE = template_points("arcface_112_v2", 1)
 _TEMPLATE_EYE_DISTANCE = float(np.hypot(*(_TEMPLATE[1] - _TEMPLATE[0])))
-# A remembered region is compared with the faces of a frame by overlap (IoU) or by the face's
-# centre lying inside it.
+# A remembered region is compared with the faces of a frame by overlap (IoU), or by a centre
+# lying inside a region of about the same size.
 _MATCH_IOU = 0.2
+_MAX_SIZE_RATIO = 4.0  # area ratio beyond which two regions are never one face's
 # A region no face confirms grows by this fraction of its size per frame (the face may be
 # moving), up to _MAX_GROWTH.
 _GROWTH_PER_FRAME = 0.1
@@ -144,10 +145,24 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _overlaps(region: np.ndarray, other: np.ndarray) -> bool:
-    cx, cy = (other[0] + other[2]) / 2.0, (other[1] + other[3]) / 2.0
-    inside = region[0] <= cx <= region[2] and region[1] <= cy <= region[3]
-    return inside or _iou(region, other) >= _MATCH_IOU
+def _area(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
+
+
+def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two face regions are one face's: they overlap well, or the centre of one lies
+    in the other and they are of a size (a small face beside a big one's padded region is
+    another face, not the same one seen again)."""
+    if _iou(a, b) >= _MATCH_IOU:
+        return True
+    ratio = _area(a) / max(_area(b), 1e-6)
+    if not _MAX_SIZE_RATIO ** -1 <= ratio <= _MAX_SIZE_RATIO:
+        return False
+    for region, other in ((a, b), (b, a)):
+        cx, cy = (other[0] + other[2]) / 2.0, (other[1] + other[3]) / 2.0
+        if region[0] <= cx <= region[2] and region[1] <= cy <= region[3]:
+            return True
+    return False
 
 
 @dataclass
@@ -176,7 +191,7 @@ class FaceMemory:
         current = list(regions)
         out = []
         for entry in self._entries:
-            if any(_overlaps(entry.region, r) or _overlaps(r, entry.region) for r in current):
+            if any(_same_place(entry.region, r) for r in current):
                 continue
             out.append(_grown(entry.region, min(_GROWTH_PER_FRAME * (entry.unseen + 1),
                                                 _MAX_GROWTH)))
@@ -186,11 +201,8 @@ class FaceMemory:
         """Take this frame's face regions; age the rest (a detection that misses counts)."""
         current = [np.asarray(r, np.float64) for r in regions]
         kept: list[_Remembered] = []
-        claimed: set[int] = set()
         for entry in self._entries:
-            hit = next((i for i, r in enumerate(current) if i not in claimed
-                        and (_overlaps(entry.region, r) or _overlaps(r, entry.region))), None)
-            if hit is not None:
+            if any(_same_place(entry.region, r) for r in current):
                 continue  # replaced by the face seen now
             entry.unseen += 1
             if detected:

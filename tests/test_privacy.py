@@ -114,8 +114,8 @@ def _tilted(amount: float) -> np.ndarray:
 @pytest.mark.parametrize("kps, score, expected", [
     (frontal_kps(), 0.9, ""),
     (_turned(0.3), 0.9, ""),
-    (_turned(0.8), 0.9, "turned face"),
-    (_turned(-0.8), 0.9, "turned face"),
+    (_turned(1.0), 0.9, "turned face"),
+    (_turned(-1.0), 0.9, "turned face"),
     (_tilted(0.6), 0.9, "tilted face"),
     (frontal_kps(size=20), 0.9, "too small"),
     (frontal_kps(), 0.35, "low detection score"),
@@ -350,3 +350,13 @@ def test_the_neutral_caption_fits_small_and_large_frames(shape):
     text_columns = np.flatnonzero((frame != 48).any(axis=(0, 2)))
     assert frame.shape == shape and text_columns.size
     assert text_columns[0] > 0 and text_columns[-1] < shape[1] - 1  # not cut at either edge
+
+
+def test_a_small_face_beside_a_big_one_is_remembered_on_its_own():
+    memory = FaceMemory(forget_after=2)
+    big = np.array([100.0, 100.0, 400.0, 450.0])
+    small = np.array([380.0, 150.0, 420.0, 200.0])  # its centre lies in the big region
+    memory.update([big, small], detected=True)
+    assert len(memory) == 2
+    (left,) = memory.unconfirmed([big])  # only the big face seen on this frame
+    assert left[0] > 300 and left[2] < 450
