@@ -35,6 +35,8 @@ class Face:
     origin: str = "detect"
     # Set by the engine when swap_faces (largest/reference) deliberately leaves this face out.
     unselected: bool = False
+    # Set by the privacy guard when it covered this face (or held an earlier frame instead).
+    hidden: bool = False
     # Set by the swapper in the inference thread, consumed by the blender in the output thread.
     swapped_crop: np.ndarray | None = None  # BGR uint8 (S, S, 3)
     crop_matrix: np.ndarray | None = None  # float (2, 3) frame -> crop affine

@@ -341,10 +341,12 @@ class PrivacyGuard:
             reason = self._face_reason(face, failed)
             if reason is not None:
                 to_hide.append((region, reason))
+                face.hidden = True
         for face in packet.unswappable:
             region = face_region(face, pad)
             seen.append(region)
             to_hide.append((region, HideReason.NO_SWAP))
+            face.hidden = True
         to_hide += [(r, HideReason.TRACK_LOST) for r in self._memory.unconfirmed(seen)]
         if packet.scene_cut:
             self._memory.clear()
@@ -382,6 +384,8 @@ class PrivacyGuard:
         held = self._hold(packet)
         if held is not None:
             packet.frame = held
+            for face in packet.faces + packet.unswappable:
+                face.hidden = True  # none of this frame's faces is shown
             return PrivacyVerdict(GuardAction.HOLD, reasons)
         frame = packet.frame
         if frame is packet.original or not frame.flags.writeable:
@@ -396,6 +400,8 @@ class PrivacyGuard:
         return PrivacyVerdict(GuardAction.HIDE, reasons, tuple(boxes))
 
     def _full_cover(self, packet: FramePacket, reason: HideReason, text: str) -> PrivacyVerdict:
+        for face in packet.faces + packet.unswappable:
+            face.hidden = True
         held = self._hold(packet)
         if held is not None:
             packet.frame = held

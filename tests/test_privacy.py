@@ -225,7 +225,7 @@ def test_a_face_not_swapped_well_is_covered(face, reason):
     packet = make_packet([face], detected=True)
     PrivacyGuard().guard(packet)
     assert packet.privacy.action is GuardAction.HIDE and packet.privacy.reasons == (reason,)
-    assert covered(packet, face)
+    assert covered(packet, face) and face.hidden
     assert not changed_pixels(packet)[:, 500:].any()  # far from the face: untouched
 
 
@@ -235,6 +235,7 @@ def test_faces_only_the_guard_threshold_saw_are_covered():
     PrivacyGuard().guard(packet)
     assert packet.privacy.action is GuardAction.HIDE and covered(packet, low)
     assert not covered(packet, packet.faces[0])
+    assert low.hidden and not packet.faces[0].hidden
 
 
 def test_a_failed_frame_hides_every_face_it_located():
