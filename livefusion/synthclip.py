@@ -167,10 +167,10 @@ def prepare_face(photo: np.ndarray, detector_for: Callable[[int], Detector], *,
     crop = np.ascontiguousarray(photo[y0:y1, x0:x1])
     kps, crop_box = photo_keypoints(crop, detector_for(input_size_for(crop)),
                                     augmentations=augmentations)
-    return FaceSource(crop, _oval_alpha(crop.shape[:2]), kps, crop_box)
+    return FaceSource(crop, oval_alpha(crop.shape[:2]), kps, crop_box)
 
 
-def _oval_alpha(shape: tuple[int, int]) -> np.ndarray:
+def oval_alpha(shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     alpha = np.zeros((h, w), np.float32)
     cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.44), int(h * 0.46)), 0, 0, 360, 1.0, -1)
