@@ -127,7 +127,9 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
         enhancer = FaceEnhancer(factory.create(enh_path, label="enhancer"), face.enhancer,
                                 blend=face.enhancer_blend, every=face.enhance_every)
     locator = TrackingLocator(detector, config.tracking,
-                              cut_detector=CutDetector(config.privacy.cut_threshold),
+                              cut_detector=CutDetector(
+                                  config.privacy.cut_threshold,
+                                  edge_threshold=config.privacy.edge_threshold or None),
                               swap_score=face.det_score if guarded else None,
                               swap_min_face=face.min_face if guarded else 0.0,
                               swap_max_faces=face.max_faces if guarded else None,

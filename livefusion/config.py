@@ -144,6 +144,10 @@ class PrivacyConfig:
     cut_threshold: float = _opt(
         28.0, min=1.0, max=255.0,
         help="mean grey-level change of a small thumbnail that counts as a scene cut")
+    edge_threshold: float = _opt(
+        12.0, min=0.0, max=255.0,
+        help="grey-level change in the frame's outer band, away from tracked faces, that makes "
+             "the next detection run at once (something is coming in); 0 = off")
 
 
 @dataclass

@@ -164,3 +164,39 @@ def test_adding_the_first_source_loads_models_off_the_pipeline_threads(config, s
         assert loaded_on == ["lf-engine-load"]  # one load, on its own thread
         assert len(app.engine.sources) == 2
         wait_frames(app, 3)
+
+
+@pytest.mark.parametrize("policy, det_score, swap_score, min_face, edge", [
+    ("hide", 0.25, 0.5, 8, 12.0),
+    ("hold", 0.25, 0.5, 8, 12.0),
+    ("off", 0.5, None, 32, 12.0),
+])
+def test_the_guard_gets_its_own_detection_limits_from_one_detector_run(
+        policy, det_score, swap_score, min_face, edge, config, shared_model, tmp_path):
+    from livefusion.app import build_face_engine
+    from tests.face.onnx_builders import arcface_standin, identity_inswapper
+
+    config.privacy.policy = policy
+    config.models.overrides = {"detector": str(shared_model("det_500m.onnx")),
+                               "embedder": str(arcface_standin(tmp_path / "e.onnx")),
+                               "swapper": str(identity_inswapper(tmp_path / "s.onnx"))}
+    engine = build_face_engine(config)
+    locator = engine.locator
+    assert engine.detector.score == pytest.approx(det_score)
+    assert engine.detector.min_face == min_face
+    assert locator.swap_score == swap_score
+    assert locator.swap_min_face == (32 if swap_score else 0)
+    assert locator.cut_detector is not None and locator.cut_detector.edge_threshold == edge
+
+
+def test_every_app_has_the_privacy_guard_before_its_outputs(config):
+    from livefusion.privacy import PrivacyGuard
+
+    config.privacy.policy = "hold"
+    with build_app(config) as app:
+        wait_frames(app, 3)
+    assert isinstance(app.pipeline.guard, PrivacyGuard)
+    assert app.pipeline.guard.config.policy == "hold"
+    snap = app.meters.snapshot()
+    assert snap.privacy_frames["frames"] >= 3 and snap.privacy["hidden"] == {
+        "startup": snap.privacy_frames["hidden"]}  # no source face: neutral frames only
