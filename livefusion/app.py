@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from livefusion.config import AppConfig, parse_resolution
+from livefusion.faces_out import FacesOutSink
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
@@ -384,6 +385,8 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         if config.output.record:
             pipeline.add_sink(make_recorder(config, config.output.record, app.fps))
             app.outputs.recording = config.output.record
+        if config.output.faces_out:
+            pipeline.add_sink(FacesOutSink(config.output.faces_out))
         return app
     except BaseException:
         source.close()

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10")
     out.add_argument("--record", metavar="FILE", help="record the output to a video file")
     out.add_argument("--frames", type=int, metavar="N", help="stop after N output frames")
+    out.add_argument("--faces-out", metavar="FILE",
+                     help="write every output frame's faces (box, keypoints, track, swapped, "
+                          "hidden) to FILE as JSON lines")
 
     bench = p.add_argument_group("benchmark")
     bench.add_argument("--benchmark", action="store_true",
@@ -141,6 +144,7 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
     put("output.virtual_cam_backend", args.vcam_backend)
     put("output.virtual_cam_device", args.vcam_device)
     put("output.record", args.record)
+    put("output.faces_out", args.faces_out)
     if args.no_preview or args.benchmark:
         put("output.preview", False)
     frames = args.frames

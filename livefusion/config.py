@@ -184,6 +184,7 @@ class OutputConfig:
     virtual_cam_fps: float = _opt(0.0, min=0, max=240, help="0 = input fps")
     record: str = _opt("", help="record the output to this video file")
     record_codec: str = _opt("mp4v", choices=("mp4v", "MJPG", "XVID", "avc1"))
+    faces_out: str = _opt("", help="write every output frame's faces to this JSON-lines file")
 
 
 @dataclass

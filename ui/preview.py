@@ -27,13 +27,14 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from livefusion.meters import StageStats, summarize
-from livefusion.packet import FramePacket
+from livefusion.packet import Face, FramePacket
 from ui.status import SWAP_OFF_WARNING, guard_marker_text
 
 MASK_TINT = (255, 60, 200)  # RGB of the mask overlay
 MASK_ALPHA = 110
 DETECT_COLOUR = QColor(80, 230, 120)
 TRACK_COLOUR = QColor(250, 210, 70)
+GUARD_ONLY_COLOUR = QColor(170, 170, 170)  # seen only at the guard's limits: never swapped
 PANEL_BG = QColor(0, 0, 0, 170)
 BANNER_BG = QColor(200, 16, 16)  # swap off: viewers see the real face
 BANNER_FG = QColor(255, 255, 255)
@@ -80,6 +81,13 @@ def fit_rect(frame_w: int, frame_h: int, area: QRectF) -> QRectF:
     scale = min(area.width() / frame_w, area.height() / frame_h)
     w, h = frame_w * scale, frame_h * scale
     return QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
+
+
+def face_label(face: Face, guard_only: bool = False) -> str:
+    """The debug overlay's label: track id, where the position came from, score, and whether
+    the guard covered the face (the same facts as a --faces-out line)."""
+    tid = f"#{face.track_id}" if face.track_id >= 0 and not guard_only else "#-"
+    return f"{tid} {face.origin} {face.score:.2f}" + (" hidden" if face.hidden else "")
 
 
 class PreviewWidget(QWidget):
@@ -229,8 +237,11 @@ class PreviewWidget(QWidget):
         def at(x: float, y: float) -> QPointF:
             return QPointF(target.x() + x * scale, target.y() + y * scale)
 
-        for face in self._packet.faces:
-            colour = DETECT_COLOUR if face.origin == "detect" else TRACK_COLOUR
+        # The same faces and flags as --faces-out: tracked ones, then those only the guard saw.
+        guard_only = [(face, True) for face in self._packet.unswappable]
+        for face, untracked in [(face, False) for face in self._packet.faces] + guard_only:
+            colour = (GUARD_ONLY_COLOUR if untracked else
+                      DETECT_COLOUR if face.origin == "detect" else TRACK_COLOUR)
             painter.setPen(QPen(colour, 2))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             x1, y1, x2, y2 = (float(v) for v in face.bbox)
@@ -238,9 +249,8 @@ class PreviewWidget(QWidget):
             painter.setBrush(colour)
             for x, y in np.asarray(face.kps, np.float32).reshape(-1, 2):
                 painter.drawEllipse(at(float(x), float(y)), 3, 3)
-            tid = f"#{face.track_id}" if face.track_id >= 0 else "#-"
-            self._label(painter, at(x1, y1) + QPointF(0, -22),
-                        f"{tid} {face.origin} {face.score:.2f}", colour=colour)
+            self._label(painter, at(x1, y1) + QPointF(0, -22), face_label(face, untracked),
+                        colour=colour)
 
     def _paint_meters(self, painter: QPainter, target: QRectF) -> None:
         lines = [line for line in self._meter_lines if line]

@@ -268,3 +268,17 @@ def test_window_status_area_shows_the_guards_counts(running_window):
 @pytest.fixture
 def running_window(make_window, small_video):
     return make_window(video_config(small_video, SIZE)).window
+
+
+def test_debug_overlay_labels_say_which_faces_the_guard_covered():
+    import numpy as np
+
+    from livefusion.packet import Face
+    from ui.preview import face_label
+
+    face = Face(bbox=np.zeros(4, np.float32), kps=np.zeros((5, 2), np.float32), score=0.87,
+                track_id=3, origin="track")
+    assert face_label(face) == "#3 track 0.87"
+    face.hidden = True
+    assert face_label(face) == "#3 track 0.87 hidden"
+    assert face_label(face, guard_only=True) == "#- track 0.87 hidden"
