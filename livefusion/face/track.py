@@ -2,8 +2,9 @@
 
 `TrackingLocator` is the `FaceLocator` the inference stage uses:
 
-- Full detection runs on a frame when N frames (`packet.settings.detect_every`) have passed
-  since the last one, and at once on the same frame when any track's flow fails
+- Full detection runs on a frame when N camera frames (`packet.settings.detect_every`, counted
+  in capture sequence numbers, so frames dropped under load count too) have passed since the
+  last one, and at once on the same frame when any track's flow fails
   (forward-backward error, too few inliers, implausible motion, leaving the frame, NaN).
   Without tracks it still detects every N frames, so a new face appears within N frames.
 - On every frame each track is moved by optical flow (`livefusion.face.flow`), which gives its
@@ -142,6 +143,7 @@ class TrackingLocator:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._since_detect: int | None = None  # None: detect on the next frame
+        self._detect_seq = 0  # capture seq of the last detection (camera frames, not processed)
         self._frame_shape: tuple[int, ...] | None = None
 
     @property
@@ -178,8 +180,10 @@ class TrackingLocator:
             self.stats.edge_detections += 1
         if not self._tracks:
             every = min(every, self.idle_detect_every)
+        # Due after N camera frames (capture seq), however many were processed: when
+        # inference is slower than the camera, flow never bridges more than N frames' time.
         due = (not self.use_flow or self._since_detect is None
-               or self._since_detect + 1 >= every)
+               or self._since_detect + 1 >= every or packet.seq - self._detect_seq >= every)
         if due or lost:
             if lost and not due:
                 self.stats.forced_detections += 1
@@ -190,6 +194,7 @@ class TrackingLocator:
             with packet.timed("track"):
                 dropped = self._absorb(frame, swappable, every)
             packet.detected = True
+            self._detect_seq = packet.seq
             # a dropped track: detect again next frame, so a face the detector missed once
             # is picked up again before the guard forgets where it was
             self._since_detect = None if dropped else 0

@@ -381,3 +381,16 @@ def test_faces_the_swap_leaves_alone_go_to_the_guard(limits, swapped, hidden):
     assert len(faces) == swapped and len(packet.unswappable) == hidden
     if limits.get("swap_max_faces") == 1:
         assert faces[0].score == pytest.approx(0.9)
+
+
+def test_cadence_counts_camera_frames_so_slow_inference_never_stretches_flow():
+    """Inference keeps up with every 3rd camera frame: with N=5 a detection is due every
+    5 camera frames' worth, i.e. on every 2nd processed frame, not every 5th (15 frames)."""
+    clip = clip_with(MOVING, 40)
+    det = TruthDetector(single(clip))
+    locator = TrackingLocator(det, CONFIG)
+    for seq in range(0, 40, 3):
+        det.index = seq
+        locator.locate(FramePacket(seq=seq, t_capture_ns=0, frame=clip.frame(seq),
+                                   settings=LiveSettings(detect_every=5)))
+    assert det.calls == [0, 6, 12, 18, 24, 30, 36]
