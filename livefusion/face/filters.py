@@ -129,6 +129,7 @@ class KalmanKeypointFilter:
         self._flow_b[np.arange(0, 20, 2), np.arange(10)] = 1.0
         self._flow_b[np.arange(1, 20, 2), np.arange(10)] = 1.0
         self._restart(first, velocity=np.zeros(10))
+        self._before = first.copy()
 
     def _scale(self, kps: np.ndarray) -> float:
         """Variance scale for this face size: (inter-ocular / REFERENCE_IOD)^2, kept sane."""
@@ -146,6 +147,7 @@ class KalmanKeypointFilter:
         self._kf.P = np.diag(p)
 
     def predict(self, motion: np.ndarray | None = None) -> np.ndarray:
+        self._before = self.kps  # the last frame's estimate, for a restart's velocity
         scale = self._scale(self.kps)
         if motion is None:
             self._kf.predict(Q=self._unit_q * (self._process_noise * scale))
@@ -159,8 +161,13 @@ class KalmanKeypointFilter:
         z = check_keypoints(kps).reshape(10, 1)
         r = self._noise["detect"] * self._scale(self.kps)
         if self._mahalanobis2(z, r) > self._gate:
+            # The motion model failed to explain this detection, so its velocity is what was
+            # wrong: restart there, moving as the jump says (from the last frame's estimate to
+            # this detection: about 0 after a stop, the real speed after a fast start).
+            # Keeping the old velocity after a stop missed every next detection too: a
+            # restart on every frame, and "detect every frame + Kalman" became raw detection.
             self.restarts += 1
-            self._restart(z.reshape(5, 2), velocity=self._kf.x[1::2, 0].copy())
+            self._restart(z.reshape(5, 2), velocity=z[:, 0] - self._before.reshape(-1))
             return self.kps
         self._kf.update(z, R=np.eye(10) * r)
         return self.kps

@@ -128,3 +128,27 @@ def test_bad_measurements_are_refused_with_a_message(make, bad):
 def test_bad_noise_is_refused():
     with pytest.raises(ValueError, match="detect_noise"):
         KalmanKeypointFilter(BASE, process_noise=1, detect_noise=0, flow_noise=1)
+
+
+def test_after_a_fast_move_stops_the_filter_settles_instead_of_restarting_every_frame():
+    """Detection on every frame, no flow: 30 px/frame for 15 frames, then still. A restart
+    that kept the old velocity flew off again at once and restarted on every frame."""
+    from livefusion.face.filters import KalmanKeypointFilter
+
+    base = np.array([[300, 200], [360, 200], [330, 235], [305, 265], [355, 265]], np.float64)
+    rng = np.random.default_rng(0)
+    truth = [base + [30.0 * min(t, 15), 0.0] for t in range(45)]
+    kf = KalmanKeypointFilter(truth[0], process_noise=1.0, detect_noise=4.0, flow_noise=0.05)
+    estimates, restarts_at = [], []
+    for t in range(1, 45):
+        kf.predict()
+        before = kf.restarts
+        estimates.append(kf.update(truth[t] + rng.normal(0, 0.5, (5, 2))))
+        if kf.restarts > before:
+            restarts_at.append(t)
+    assert restarts_at[0] == 1  # the fast start: restarted moving at the jump's speed...
+    assert len([t for t in restarts_at if 1 < t <= 15]) == 0  # ...so it then keeps up
+    assert len([t for t in restarts_at if t > 15]) <= 1  # one restart at the stop, at rest
+    still = np.array(estimates[25:])  # from 10 frames after the stop
+    assert np.abs(still - truth[-1]).max() < 2.0
+    assert np.abs(kf.velocity).max() < 1.0
