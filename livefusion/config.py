@@ -134,6 +134,14 @@ class PrivacyConfig:
     max_fit_error: float = _opt(
         0.18, min=0.0, max=10.0,
         help="alignment: 5-point fit residual / eye distance above this is hidden")
+    min_opacity: float = _opt(
+        0.9, min=0.0, max=1.0,
+        help="a swap opacity below this shows part of the real face: counted and shown as a "
+             "deliberate reveal, like swap off")
+    min_mask_weight: float = _opt(
+        0.3, min=0.0, max=1.0,
+        help="faces are hidden when the blend mask (face.mask_erode/mask_blur) gives the eyes, "
+             "nose or mouth less weight than this")
     min_eye_distance: float = _opt(
         12.0, min=0.0, max=1000.0, help="faces with eyes closer than this (px) are hidden")
     hide_unselected: bool = _opt(
@@ -141,6 +149,9 @@ class PrivacyConfig:
     forget_after: int = _opt(
         2, min=1, max=30,
         help="a remembered face region is dropped after this many detections that miss it")
+    forget_ms: float = _opt(
+        500.0, min=0.0, max=10000.0,
+        help="... and no sooner than this long (camera time) after a face was last seen there")
     cut_threshold: float = _opt(
         28.0, min=1.0, max=255.0,
         help="mean grey-level change of a small thumbnail that counts as a scene cut")

@@ -75,6 +75,7 @@ class HideReason(str, Enum):
     TRACK_LOST = "track_lost"  # a face was here recently and no detection has shown it gone
     ERROR = "error"  # a stage failed on this frame
     SWAP_OFF = "swap_off"  # the user turned the swap off (a deliberate reveal)
+    LOW_OPACITY = "low_opacity"  # the user set the swap's opacity low: part of the face shows
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ and with policy `hide` it covers (coarse pixelation, or a flat fill) every face 
 is not swapped well; with `hold` it repeats the last frame that needed no cover for up to
 `hold_ms`, then hides; before the engine is ready it sends a neutral "starting" frame.
 `off` passes the engine's picture as it is (the field's usual behaviour), and says so.
-Swap off (the user's deliberate reveal) passes the real face and is counted as revealed.
+Swap off and a swap opacity under `min_opacity` (the user's deliberate reveals) pass the real
+face and are counted as revealed; a blend mask so eroded that the eyes, nose or mouth stay
+real hides the face.
 
 A swap-quality gate hides faces whose pose (yaw or pitch from the 5 points), alignment fit,
 detection score or size make a good swap unlikely: hidden, never half-swapped.
@@ -32,7 +34,10 @@ import numpy as np
 
 from livefusion.config import PrivacyConfig
 from livefusion.face.align import AlignmentError, similarity_fit, template_points
+from livefusion.face.blend import feather_mask
+from livefusion.face.swap import SWAP_TEMPLATE
 from livefusion.packet import Face, FramePacket, GuardAction, HideReason, PrivacyVerdict
+from livefusion.settings import LiveSettings
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +173,33 @@ def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
 @dataclass
 class _Remembered:
     region: np.ndarray  # float (4,) frame pixels, already padded
+    last_seen_ms: float  # capture time of the last frame a face was here
     misses: int = 0  # detections in a row that did not see a face here
     unseen: int = 0  # frames in a row with no face here
 
 
-class FaceMemory:
-    """Where faces were, until `forget_after` fresh detections in a row find nothing there."""
+def _assign(entries: list[_Remembered], regions: list[np.ndarray]) -> dict[int, int]:
+    """Memory entry index -> current region index, one to one, best overlap first: a face seen
+    now accounts for one remembered face, never for a neighbour's too."""
+    pairs = sorted(((_iou(e.region, r), ei, ri) for ei, e in enumerate(entries)
+                    for ri, r in enumerate(regions) if _same_place(e.region, r)), reverse=True)
+    matched: dict[int, int] = {}
+    taken: set[int] = set()
+    for _, ei, ri in pairs:
+        if ei not in matched and ri not in taken:
+            matched[ei] = ri
+            taken.add(ri)
+    return matched
 
-    def __init__(self, forget_after: int) -> None:
+
+class FaceMemory:
+    """Where faces were, until `forget_after` fresh detections in a row find nothing there and
+    at least `forget_ms` of camera time has passed (a hand over the face or a turn to profile
+    makes a detector miss for a moment; a viewer still knows the face)."""
+
+    def __init__(self, forget_after: int, forget_ms: float = 0.0) -> None:
         self.forget_after = int(forget_after)
+        self.forget_ms = float(forget_ms)
         self._entries: list[_Remembered] = []
 
     def __len__(self) -> int:
@@ -186,30 +209,28 @@ class FaceMemory:
         self._entries = []
 
     def unconfirmed(self, regions: Iterable[np.ndarray]) -> list[np.ndarray]:
-        """Remembered regions that none of this frame's face regions accounts for, grown by
-        how long they have gone unseen."""
-        current = list(regions)
-        out = []
-        for entry in self._entries:
-            if any(_same_place(entry.region, r) for r in current):
-                continue
-            out.append(_grown(entry.region, min(_GROWTH_PER_FRAME * (entry.unseen + 1),
-                                                _MAX_GROWTH)))
-        return out
+        """Remembered regions that none of this frame's face regions accounts for (one face
+        accounts for one region), grown by how long they have gone unseen."""
+        matched = _assign(self._entries, [np.asarray(r, np.float64) for r in regions])
+        return [_grown(e.region, min(_GROWTH_PER_FRAME * (e.unseen + 1), _MAX_GROWTH))
+                for i, e in enumerate(self._entries) if i not in matched]
 
-    def update(self, regions: Iterable[np.ndarray], detected: bool) -> None:
+    def update(self, regions: Iterable[np.ndarray], detected: bool, now_ms: float) -> None:
         """Take this frame's face regions; age the rest (a detection that misses counts)."""
         current = [np.asarray(r, np.float64) for r in regions]
+        matched = _assign(self._entries, current)
         kept: list[_Remembered] = []
-        for entry in self._entries:
-            if any(_same_place(entry.region, r) for r in current):
+        for i, entry in enumerate(self._entries):
+            if i in matched:
                 continue  # replaced by the face seen now
             entry.unseen += 1
             if detected:
                 entry.misses += 1
-            if entry.misses < self.forget_after:
+            gone = (entry.misses >= self.forget_after
+                    and now_ms - entry.last_seen_ms >= self.forget_ms)
+            if not gone:
                 kept.append(entry)
-        kept.extend(_Remembered(r.copy()) for r in current)
+        kept.extend(_Remembered(r.copy(), now_ms) for r in current)
         self._entries = kept
 
 
@@ -290,10 +311,12 @@ class PrivacyGuard:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or PrivacyConfig()
         self._clock = clock
-        self._memory = FaceMemory(self.config.forget_after)
+        self._memory = FaceMemory(self.config.forget_after, self.config.forget_ms)
+        self._shape: tuple[int, ...] | None = None
         self._held: _Held | None = None
         # one neutral frame per (shape, caption), drawn once: sinks only read their frames
         self._neutral: dict[tuple[tuple[int, ...], str], np.ndarray] = {}
+        self._mask_weights: dict[tuple[int, float, float], float] = {}
         if self.config.policy == "off":
             log.warning("privacy guard off: wherever a swap fails (a turned face, a missed "
                         "detection, a model error, start-up) viewers see your real face")
@@ -309,6 +332,9 @@ class PrivacyGuard:
     # -- decisions ------------------------------------------------------------------------------
 
     def _decide(self, packet: FramePacket) -> PrivacyVerdict:
+        if packet.frame.shape != self._shape:  # a new input size: old places mean nothing
+            self.reset()
+            self._shape = packet.frame.shape
         if not packet.source_ok:  # a "no signal" frame: made by the pipeline, no camera picture
             return PrivacyVerdict(GuardAction.PASS)
         if not packet.settings.swap_enabled:
@@ -338,7 +364,7 @@ class PrivacyGuard:
         for face in packet.faces:
             region = face_region(face, pad)
             seen.append(region)
-            reason = self._face_reason(face, failed)
+            reason = self._face_reason(face, failed, packet.settings)
             if reason is not None:
                 to_hide.append((region, reason))
                 face.hidden = True
@@ -348,15 +374,19 @@ class PrivacyGuard:
             to_hide.append((region, HideReason.NO_SWAP))
             face.hidden = True
         to_hide += [(r, HideReason.TRACK_LOST) for r in self._memory.unconfirmed(seen)]
-        if packet.scene_cut:
-            self._memory.clear()
-        self._memory.update(seen, packet.detected)
-        if not to_hide:
-            self._keep_good(packet)
-            return PrivacyVerdict(GuardAction.PASS)
-        return self._hide(packet, to_hide)
+        # (a scene cut does not clear the memory: a "cut" may be the lights going on, and the
+        # detection on that frame may miss the face still there; old places fade by time)
+        self._memory.update(seen, packet.detected, packet.t_capture_ns / 1e6)
+        if to_hide:
+            return self._hide(packet, to_hide)
+        if packet.faces and packet.settings.opacity < self.config.min_opacity:
+            # the user's own choice, like swap off: shown (banner), counted, never remembered
+            return PrivacyVerdict(GuardAction.REVEAL, (HideReason.LOW_OPACITY,))
+        self._keep_good(packet)
+        return PrivacyVerdict(GuardAction.PASS)
 
-    def _face_reason(self, face: Face, failed: bool) -> HideReason | None:
+    def _face_reason(self, face: Face, failed: bool,
+                     packet_settings: LiveSettings) -> HideReason | None:
         """Why this located face must be covered, or None when its swap may be shown."""
         if failed:
             return HideReason.ERROR
@@ -364,17 +394,30 @@ class PrivacyGuard:
             return None
         if face.swapped_crop is None:
             return HideReason.NO_SWAP
+        if self._mask_weight(face.swapped_crop.shape[0], packet_settings) < self.config.min_mask_weight:
+            return HideReason.NO_SWAP  # the blend mask leaves the eyes, nose or mouth real
         detail = gate_reason(face, self.config)
         if detail:
             log.debug("face %d hidden: %s", face.track_id, detail)
             return HideReason.NO_SWAP
         return None
 
+    def _mask_weight(self, size: int, settings: LiveSettings) -> float:
+        """The blend mask's least weight at the swap template's five points (eyes, nose, mouth
+        corners) for these mask settings: below ~1 the real features show through."""
+        key = (int(size), float(settings.mask_erode), float(settings.mask_blur))
+        if key not in self._mask_weights:
+            mask = feather_mask(key[0], key[1], key[2])
+            points = template_points(SWAP_TEMPLATE, key[0]).round().astype(int)
+            points = np.clip(points, 0, key[0] - 1)
+            self._mask_weights = {key: float(mask[points[:, 1], points[:, 0]].min())}
+        return self._mask_weights[key]
+
     def _remember(self, packet: FramePacket) -> None:
         if packet.located:
             pad = self.config.pad
             self._memory.update([face_region(f, pad) for f in packet.faces + packet.unswappable],
-                                packet.detected)
+                                packet.detected, packet.t_capture_ns / 1e6)
 
     # -- actions --------------------------------------------------------------------------------
 

@@ -140,32 +140,56 @@ def test_gate_refuses_points_that_are_no_face_shape():
 def test_memory_keeps_a_region_until_enough_detections_miss_it():
     memory = FaceMemory(forget_after=2)
     region = np.array([100.0, 100.0, 200.0, 200.0])
-    memory.update([region], detected=True)
-    for detected, still_there in [(False, True), (False, True), (True, True), (True, False)]:
-        unconfirmed = memory.unconfirmed([])
-        assert bool(unconfirmed) is True  # hidden on this frame in every case...
-        memory.update([], detected=detected)
+    memory.update([region], detected=True, now_ms=0.0)
+    for t, (detected, still_there) in enumerate(
+            [(False, True), (False, True), (True, True), (True, False)], start=1):
+        assert memory.unconfirmed([])  # hidden on this frame in every case...
+        memory.update([], detected=detected, now_ms=33.0 * t)
         assert (len(memory) == 1) is still_there  # ...and forgotten after the 2nd missing detection
+
+
+def test_memory_keeps_a_region_for_a_while_however_many_detections_miss_it():
+    """A hand over the mouth makes the detector miss on every frame for a moment."""
+    memory = FaceMemory(forget_after=2, forget_ms=500.0)
+    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True, now_ms=0.0)
+    kept = []
+    for t in range(1, 21):
+        memory.update([], detected=True, now_ms=33.3 * t)
+        kept.append(len(memory) == 1)
+    assert all(kept[:14]) and not any(kept[15:])  # 14 x 33 ms < 500 ms <= 15 x 33 ms
 
 
 def test_memory_regions_grow_while_unseen():
     memory = FaceMemory(forget_after=5)
-    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True)
+    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True, now_ms=0.0)
     widths = []
-    for _ in range(3):
+    for t in range(3):
         (r,) = memory.unconfirmed([])
         widths.append(r[2] - r[0])
-        memory.update([], detected=False)
+        memory.update([], detected=False, now_ms=33.0 * (t + 1))
     assert widths[0] > 100 and widths[0] < widths[1] < widths[2]
 
 
 def test_a_face_seen_again_replaces_its_memory():
     memory = FaceMemory(forget_after=2)
-    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True)
+    memory.update([np.array([100.0, 100.0, 200.0, 200.0])], detected=True, now_ms=0.0)
     moved = np.array([110.0, 105.0, 210.0, 205.0])
     assert memory.unconfirmed([moved]) == []
-    memory.update([moved], detected=True)
+    memory.update([moved], detected=True, now_ms=33.0)
     assert len(memory) == 1
+
+
+def test_one_face_seen_now_accounts_for_one_remembered_face_not_its_neighbour_too():
+    """Two faces side by side, padded regions overlapping: only the user's is tracked between
+    detections; the neighbour's place must stay covered."""
+    memory = FaceMemory(forget_after=2, forget_ms=500.0)
+    user = np.array([100.0, 60.0, 300.0, 320.0])
+    neighbour = np.array([250.0, 70.0, 450.0, 330.0])  # IoU with the user's region > 0.2
+    memory.update([user, neighbour], detected=True, now_ms=0.0)
+    (left,) = memory.unconfirmed([user + 3.0])
+    assert left[0] > 200 and left[2] > 440  # the neighbour's place
+    memory.update([user + 3.0], detected=False, now_ms=33.0)
+    assert len(memory) == 2
 
 
 # --- covering --------------------------------------------------------------------------------
@@ -258,29 +282,42 @@ def test_a_frame_that_failed_before_locating_sends_a_neutral_frame(seen_before):
     assert changed_pixels(packet).mean() > 0.95
 
 
-def test_a_lost_face_stays_hidden_until_two_detections_find_the_place_empty():
-    guard = PrivacyGuard()
+def test_a_lost_face_stays_hidden_until_detections_and_time_find_the_place_empty():
+    guard = PrivacyGuard()  # forget_after 2 detections, forget_ms 500
     face = make_face()
     guard.guard(make_packet([face], seq=0, detected=True))
     actions = []
-    for seq, detected in [(1, False), (2, True), (3, True), (4, False)]:
-        packet = make_packet([], seq=seq, detected=detected)
+    for seq in range(1, 20):
+        packet = make_packet([], seq=seq, detected=True)
+        packet.t_capture_ns = int(seq * 33.3e6)
         guard.guard(packet)
         actions.append(packet.privacy.action)
         if packet.privacy.action is GuardAction.HIDE:
             assert packet.privacy.reasons == (HideReason.TRACK_LOST,) and covered(packet, face)
-    assert actions == [GuardAction.HIDE, GuardAction.HIDE, GuardAction.HIDE, GuardAction.PASS]
+    assert actions[:15] == [GuardAction.HIDE] * 15  # 15 x 33 ms: still within 500 ms
+    assert actions[-1] is GuardAction.PASS
 
 
-def test_a_scene_cut_forgets_the_old_scene_once_the_new_one_is_detected():
+def test_a_scene_cut_keeps_the_old_places_covered_for_a_while():
+    """A 'cut' may be the lights going on, with the face still there and missed once."""
+    guard = PrivacyGuard()
+    face = make_face()
+    guard.guard(make_packet([face], seq=0, detected=True))
+    cut = make_packet([], seq=1, detected=True, cut=True)
+    cut.t_capture_ns = int(33e6)
+    guard.guard(cut)
+    after = make_packet([], seq=2, detected=True)
+    after.t_capture_ns = int(66e6)
+    guard.guard(after)
+    assert after.privacy.action is GuardAction.HIDE and covered(after, face)
+
+
+def test_a_new_frame_size_forgets_the_old_places():
     guard = PrivacyGuard()
     guard.guard(make_packet([make_face()], seq=0, detected=True))
-    elsewhere = make_face(frontal_kps(x=420, y=150, size=90))
-    cut = make_packet([elsewhere], seq=1, detected=True, cut=True)
-    guard.guard(cut)
-    after = make_packet([elsewhere], seq=2)
-    guard.guard(after)
-    assert after.privacy.action is GuardAction.PASS
+    bigger = make_packet([], seq=1, frame=np.zeros((480, 854, 3), np.uint8))
+    guard.guard(bigger)
+    assert bigger.privacy.action is GuardAction.PASS
 
 
 def test_swap_off_is_a_counted_reveal():
@@ -357,7 +394,35 @@ def test_a_small_face_beside_a_big_one_is_remembered_on_its_own():
     memory = FaceMemory(forget_after=2)
     big = np.array([100.0, 100.0, 400.0, 450.0])
     small = np.array([380.0, 150.0, 420.0, 200.0])  # its centre lies in the big region
-    memory.update([big, small], detected=True)
+    memory.update([big, small], detected=True, now_ms=0.0)
     assert len(memory) == 2
     (left,) = memory.unconfirmed([big])  # only the big face seen on this frame
     assert left[0] > 300 and left[2] < 450
+
+
+def test_a_low_swap_opacity_is_a_counted_reveal_and_unswapped_faces_stay_hidden():
+    low = LiveSettings(opacity=0.5)
+    packet = make_packet([make_face()], detected=True)
+    packet.settings = low
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is GuardAction.REVEAL
+    assert packet.privacy.reasons == (HideReason.LOW_OPACITY,)
+    turned = make_face(_turned(1.5))
+    mixed = make_packet([make_face(frontal_kps(x=420, y=150, size=90)), turned], detected=True)
+    mixed.settings = low
+    PrivacyGuard().guard(mixed)
+    assert mixed.privacy.action is GuardAction.HIDE and covered(mixed, turned)
+
+
+@pytest.mark.parametrize("erode, blur, action", [
+    (0.05, 0.15, GuardAction.PASS),  # the defaults: the features are fully swapped
+    (0.05, 0.2, GuardAction.PASS),  # configs/quality.toml's softer mask
+    (0.2, 0.15, GuardAction.HIDE),  # an eroded mask leaves the eyes and mouth real
+    (0.3, 0.3, GuardAction.HIDE),
+    (0.4, 0.5, GuardAction.HIDE),
+])
+def test_a_blend_mask_that_leaves_the_features_real_hides_the_face(erode, blur, action):
+    packet = make_packet([make_face()], detected=True)
+    packet.settings = LiveSettings(mask_erode=erode, mask_blur=blur)
+    PrivacyGuard().guard(packet)
+    assert packet.privacy.action is action

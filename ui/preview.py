@@ -27,8 +27,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from livefusion.meters import StageStats, summarize
-from livefusion.packet import Face, FramePacket
-from ui.status import SWAP_OFF_WARNING, guard_marker_text
+from livefusion.packet import Face, FramePacket, HideReason
+from ui.status import LOW_OPACITY_WARNING, SWAP_OFF_WARNING, guard_marker_text
 
 MASK_TINT = (255, 60, 200)  # RGB of the mask overlay
 MASK_ALPHA = 110
@@ -111,6 +111,7 @@ class PreviewWidget(QWidget):
         self._help: list[tuple[str, str]] | None = None
         self._placeholder = "Waiting for the first frame…"
         self._swap_off = False  # the window's current setting (frames may still lag behind)
+        self._reveal = ""  # the window's reveal warning (swap off or a faint swap), if any
         self._marker = ""  # the guard marker for the shown packet; "" when the guard passed it
         self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
@@ -144,12 +145,35 @@ class PreviewWidget(QWidget):
             self._swap_off = off
             self.update()
 
+    def set_reveal(self, text: str) -> None:
+        """The window's reveal warning ("" for none): swap off, or an opacity so low that part
+        of the real face shows. The banner shows it at once."""
+        self._swap_off = text == SWAP_OFF_WARNING
+        if text != self._reveal:
+            self._reveal = text
+            self.update()
+
     @property
     def swap_off_shown(self) -> bool:
-        """True while the swap-off banner is drawn: the setting is off, or the shown frame was
-        made with it off (turning it back on, the banner stays until swapped frames arrive)."""
+        """True while the reveal banner is drawn: the setting reveals, or the shown frame was
+        made revealing (turning it back, the banner stays until guarded frames arrive)."""
+        return bool(self.banner_text)
+
+    @property
+    def banner_text(self) -> str:
+        if self._reveal:
+            return self._reveal
+        if self._swap_off:
+            return SWAP_OFF_WARNING
         packet = self._packet
-        return self._swap_off or (packet is not None and not packet.settings.swap_enabled)
+        if packet is None:
+            return ""
+        if not packet.settings.swap_enabled:
+            return SWAP_OFF_WARNING
+        verdict = packet.privacy
+        if verdict is not None and HideReason.LOW_OPACITY in verdict.reasons:
+            return LOW_OPACITY_WARNING.format(percent=round(packet.settings.opacity * 100))
+        return ""
 
     @property
     def guard_marker(self) -> str:
@@ -284,7 +308,7 @@ class PreviewWidget(QWidget):
         preferred, smallest = BANNER_PX
         for px in range(preferred, smallest - 1, -1):
             font.setPixelSize(px)
-            if QFontMetrics(font).horizontalAdvance(SWAP_OFF_WARNING) <= self.width() - 16:
+            if QFontMetrics(font).horizontalAdvance(self.banner_text or SWAP_OFF_WARNING) <= self.width() - 16:
                 break
         return font
 
@@ -306,7 +330,7 @@ class PreviewWidget(QWidget):
         painter.drawRect(box)
         painter.setFont(self._banner_font())
         painter.setPen(BANNER_FG)
-        text = painter.fontMetrics().elidedText(SWAP_OFF_WARNING, Qt.TextElideMode.ElideRight,
+        text = painter.fontMetrics().elidedText(self.banner_text, Qt.TextElideMode.ElideRight,
                                                 int(box.width()) - 8)
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 

@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 ORGANISATION = "LiveFusion"
 APPLICATION = "LiveFusion"
 # Run-time settings worth remembering (views like the mask or before/after start off).
-# Never the swap switch: swap off is a deliberate reveal of the user's real face, so every
-# launch starts with it on, whatever the last run ended with.
-REMEMBERED = ("enhancer_enabled", "color_transfer", "opacity", "detect_every", "active_source",
+# Never the swap switch nor its opacity: swap off and a faint swap reveal the user's real face,
+# so every launch starts with the swap on at the configured opacity, whatever the last run did.
+REMEMBERED = ("enhancer_enabled", "color_transfer", "detect_every", "active_source",
               "show_debug")
 # Keys older versions stored that must not be read back (and are removed at the next save).
-RETIRED = ("toggles/swap_enabled",)
+RETIRED = ("toggles/swap_enabled", "toggles/opacity")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from livefusion.packet import GuardAction, HideReason, PrivacyVerdict
 HIDDEN_STAGES = ("read",)
 PASSTHROUGH = "—"
 SWAP_OFF_WARNING = "SWAP OFF — viewers see your real face"
+LOW_OPACITY_WARNING = "OPACITY {percent}% — viewers see part of your real face"
 # What the guard did instead of passing the engine's picture, and why, in words.
 GUARD_ACTIONS = {
     GuardAction.HIDE: "face hidden",
@@ -28,7 +29,18 @@ GUARD_REASONS = {
     HideReason.TRACK_LOST: "face lost",
     HideReason.ERROR: "error",
     HideReason.SWAP_OFF: "swap off",
+    HideReason.LOW_OPACITY: "low opacity",
 }
+
+
+def reveal_warning(swap_enabled: bool, opacity: float, min_opacity: float) -> str:
+    """What the banner says while the user's own settings show their real face: the swap is
+    off, or its opacity is below the guard's `privacy.min_opacity`; "" otherwise."""
+    if not swap_enabled:
+        return SWAP_OFF_WARNING
+    if opacity < min_opacity:
+        return LOW_OPACITY_WARNING.format(percent=round(opacity * 100))
+    return ""
 
 
 def short_provider(name: str) -> str:
@@ -70,7 +82,7 @@ class StatusView:
     vcam: str
     recording: str
     ui: str
-    swap: str = ""  # SWAP_OFF_WARNING while the swap is off, else ""
+    swap: str = ""  # reveal_warning(): while the swap is off or faint, else ""
     privacy: str = ""  # the guard's counts, "guard hidden 12 (...) held 0 revealed 0"; "" without
 
     def line(self) -> str:
@@ -110,7 +122,8 @@ def guard_marker_text(verdict: PrivacyVerdict | None) -> str:
 
 
 def status_view(snapshot: MetersSnapshot, *, provider: str, vcam: str, recording: str,
-                ui: StageStats | None = None, swap_enabled: bool = True) -> StatusView:
+                ui: StageStats | None = None, swap_enabled: bool = True,
+                reveal: str | None = None) -> StatusView:
     errors = sum(snapshot.errors.values())
     drops = f"dropped {snapshot.dropped_total}" + (f"  errors {errors}" if errors else "")
     source = snapshot.extra.get("source", "")
@@ -129,6 +142,6 @@ def status_view(snapshot: MetersSnapshot, *, provider: str, vcam: str, recording
         vcam=vcam,
         recording=recording or "off",
         ui=ui_text,
-        swap="" if swap_enabled else SWAP_OFF_WARNING,
+        swap=reveal if reveal is not None else ("" if swap_enabled else SWAP_OFF_WARNING),
         privacy=privacy_text(snapshot),
     )

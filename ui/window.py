@@ -27,6 +27,7 @@ from livefusion.config import AppConfig
 from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
+from livefusion.settings import LiveSettings
 from livefusion.sinks import SinkError
 from ui import dialogs
 from ui.bridge import FrameBridge, Relay
@@ -36,7 +37,7 @@ from ui.input_switch import InputSwitcher
 from ui.preview import PreviewWidget
 from ui.settings_store import SettingsStore, StoredState
 from ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
-from ui.status import engine_provider, status_view
+from ui.status import engine_provider, reveal_warning, status_view
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,9 @@ class MainWindow(QMainWindow):
         settings = self.app.settings.snapshot()
         view = status_view(self.app.meters.snapshot(), provider=engine_provider(self.app.engine),
                            vcam=vcam, recording=Path(outputs.recording).name if outputs.recording
-                           else "", ui=self.ui_stats(), swap_enabled=settings.swap_enabled)
-        self._show_swap_state(settings.swap_enabled)
+                           else "", ui=self.ui_stats(), swap_enabled=settings.swap_enabled,
+                           reveal=self._reveal_text(settings))
+        self._show_swap_state(settings)
         self.status_label.setText(view.line())
         self.status_label.setToolTip(view.line().replace("  |  ", "\n"))
         self.preview.set_meter_lines(view.overlay_lines())
@@ -226,10 +228,16 @@ class MainWindow(QMainWindow):
                                  OutputsView(outputs.virtual_cam == "on", bool(outputs.recording)))
         self._show_sources()
 
-    def _show_swap_state(self, swap_enabled: bool) -> None:
-        """Swap off reveals the real face: the preview's banner and a red status line say so."""
-        self.preview.set_swap_off(not swap_enabled)
-        style = "" if swap_enabled else SWAP_OFF_STYLE
+    def _reveal_text(self, settings: LiveSettings) -> str:
+        return reveal_warning(settings.swap_enabled, settings.opacity,
+                              self.app.config.privacy.min_opacity)
+
+    def _show_swap_state(self, settings: LiveSettings) -> None:
+        """Swap off (or a faint swap) reveals the real face: the preview's banner and a red
+        status line say so."""
+        text = self._reveal_text(settings)
+        self.preview.set_reveal(text)
+        style = SWAP_OFF_STYLE if text else ""
         if self.status_label.styleSheet() != style:
             self.status_label.setStyleSheet(style)
 
@@ -281,8 +289,8 @@ class MainWindow(QMainWindow):
 
     def _apply_setting(self, name: str, value: Any) -> None:
         snapshot = self.app.settings.update(**{name: value})
-        if name == "swap_enabled":
-            self._show_swap_state(snapshot.swap_enabled)
+        if name in ("swap_enabled", "opacity"):
+            self._show_swap_state(snapshot)
 
     def _toggle_enhancer(self) -> None:
         on = self.app.settings.toggle("enhancer_enabled").enhancer_enabled

@@ -282,3 +282,25 @@ def test_debug_overlay_labels_say_which_faces_the_guard_covered():
     face.hidden = True
     assert face_label(face) == "#3 track 0.87 hidden"
     assert face_label(face, guard_only=True) == "#- track 0.87 hidden"
+
+
+def test_a_faint_swap_is_announced_like_swap_off():
+    from ui.status import LOW_OPACITY_WARNING, reveal_warning
+
+    assert reveal_warning(True, 1.0, 0.9) == ""
+    assert reveal_warning(True, 0.9, 0.9) == ""
+    assert reveal_warning(True, 0.5, 0.9) == LOW_OPACITY_WARNING.format(percent=50)
+    assert reveal_warning(False, 0.5, 0.9) == SWAP_OFF_WARNING
+
+
+def test_the_opacity_slider_below_the_limit_shows_the_banner(make_window, small_video):
+    running = make_window(video_config(small_video, SIZE))
+    window = running.window
+    window._apply_setting("opacity", 0.5)
+    assert window.preview.banner_text == "OPACITY 50% — viewers see part of your real face"
+    window.refresh_status()
+    assert window.status_label.text().startswith("OPACITY 50%")
+    window._apply_setting("opacity", 1.0)
+    window.refresh_status()
+    assert window.preview.banner_text == ""  # (no face here, so no frame carries the reveal)
+    assert not window.status_label.text().startswith("OPACITY")

@@ -25,10 +25,10 @@ def test_round_trip(tmp_path):
     box = SettingsBox()
     loaded.apply_toggles(box)
     snap = box.snapshot()
-    # Swap off is never remembered: every launch starts with the swap on.
-    assert "swap_enabled" not in loaded.toggles
+    # Swap off and a faint swap are never remembered: every launch starts fully swapped.
+    assert "swap_enabled" not in loaded.toggles and "opacity" not in loaded.toggles
     assert (snap.swap_enabled, snap.detect_every, snap.opacity, snap.active_source,
-            snap.show_debug, snap.color_transfer) == (True, 7, 0.25, 1, True, False)
+            snap.show_debug, snap.color_transfer) == (True, 7, 1.0, 1, True, False)
 
 
 def test_bad_values_and_missing_photos_are_skipped(tmp_path):
