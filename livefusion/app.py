@@ -41,7 +41,7 @@ RECORD_SINK = "recorder"
 def settings_from_config(config: AppConfig) -> LiveSettings:
     face = config.face
     return LiveSettings(
-        swap_enabled=face.swap_enabled,
+        swap_enabled=True,  # every launch starts swapping: swap off is a reveal made live
         enhancer_enabled=face.enhancer != "none",
         color_transfer=face.color_transfer,
         opacity=face.opacity,
@@ -354,9 +354,9 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
     source.open()
     try:
         settings = SettingsBox(settings_from_config(config))
-        if not settings.snapshot().swap_enabled:
-            log.warning("face.swap_enabled is false: the swap starts off and viewers see your "
-                        "real face until you turn it on (Space in the window)")
+        if not config.face.swap_enabled:
+            log.warning("face.swap_enabled = false is ignored: every launch starts with the swap "
+                        "on; turn it off while running (Space in the window) to show your face")
         holder = EngineHolder(build_face_engine(config) if needs_engine(config) else None)
         if holder.engine is None:
             log.info("no source face given (--source FACE.jpg): the picture passes through "

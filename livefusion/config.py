@@ -62,7 +62,8 @@ class PipelineConfig:
 
 @dataclass
 class FaceConfig:
-    swap_enabled: bool = _opt(True)
+    swap_enabled: bool = _opt(
+        True, help="kept for old configs and ignored: every launch starts with the swap on")
     sources: list = _opt([], help="source face image paths")
     detector: str = _opt("scrfd", choices=("scrfd", "yunet"))
     det_size: int = _opt(640, min=128, max=1920, help="detector input side, multiple of 32")

@@ -200,3 +200,13 @@ def test_every_app_has_the_privacy_guard_before_its_outputs(config):
     snap = app.meters.snapshot()
     assert snap.privacy_frames["frames"] >= 3 and snap.privacy["hidden"] == {
         "startup": snap.privacy_frames["hidden"]}  # no source face: neutral frames only
+
+
+def test_a_config_cannot_start_the_app_with_the_swap_off(config, caplog):
+    config.face.swap_enabled = False
+    assert settings_from_config(config).swap_enabled is True
+    with caplog.at_level("WARNING", logger="livefusion.app"):
+        app = build_app(config)
+        app.stop()
+    assert app.settings.snapshot().swap_enabled is True
+    assert "face.swap_enabled = false is ignored" in caplog.text
