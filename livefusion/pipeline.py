@@ -30,6 +30,7 @@ from livefusion.mailbox import LatestSlot, SlotClosed
 from livefusion.meters import Meters
 from livefusion.no_signal import no_signal_frame
 from livefusion.packet import FramePacket, GuardAction, HideReason, PrivacyVerdict
+from livefusion.privacy import PrivacyGuard
 from livefusion.settings import SettingsBox
 from livefusion.sources import SourceEnded
 from livefusion.stages import (
@@ -84,6 +85,13 @@ class PipelineOptions:
     lossless: bool = False
 
 
+class _DefaultGuard:
+    """Marks "no guard argument given" (as opposed to an explicit None)."""
+
+
+DEFAULT_GUARD = _DefaultGuard()
+
+
 class _ErrorReporter:
     """Logs a stage's first failure of each exception type with its traceback, then one summary
     per 100 failures, so a model that fails on every frame is reported once, not per frame
@@ -132,12 +140,14 @@ class Pipeline:
         settings: SettingsBox | None = None,
         options: PipelineOptions | None = None,
         meters: Meters | None = None,
-        guard: GuardStage | None = None,
+        guard: GuardStage | None | _DefaultGuard = DEFAULT_GUARD,
     ) -> None:
         self.source = source
         self.inference = inference or PassthroughInference()
         self.blend = blend or PassthroughBlend()
-        self.guard = guard
+        # Fail closed unless told otherwise: a pipeline built without naming a guard gets the
+        # default privacy guard; guard=None is an explicit "no guard" (tests of the mechanics).
+        self.guard: GuardStage | None = PrivacyGuard() if isinstance(guard, _DefaultGuard) else guard
         self.settings = settings or SettingsBox()
         self.options = options or PipelineOptions()
         self.meters = meters or Meters(window=self.options.meter_window)

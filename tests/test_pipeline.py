@@ -48,7 +48,7 @@ def test_slow_inference_keeps_latency_bounded_and_order(no_thread_leak):
 def test_passthrough_delivers_every_frame_unchanged(no_thread_leak):
     source = PacedSyntheticSource(fps=1000.0, count=50)
     sink = RecordingSink()
-    with Pipeline(source, sinks=[sink]) as pipe:
+    with Pipeline(source, sinks=[sink], guard=None) as pipe:  # the mechanics, no guard
         assert pipe.wait(timeout=10)
     assert [read_stamp(f) for f in sink.frames] == sink.seqs
     for seq, frame in zip(sink.seqs, sink.frames):
@@ -80,19 +80,39 @@ def test_stop_returns_within_a_second_and_leaves_no_thread():
     assert [t for t in threading.enumerate() if t not in before] == []
 
 
-def test_failing_inference_passes_frames_through_unmodified(no_thread_leak):
+def test_a_failing_stage_never_sends_its_half_done_work(no_thread_leak):
+    """Without a guard (guard=None, the bare mechanics) the failed frame goes out as captured."""
     sink = RecordingSink()
     source = PacedSyntheticSource(fps=1000.0, count=40)
     stage = SlowInference(fail_every=4)
-    with Pipeline(source, stage, sinks=[sink], options=PipelineOptions(lossless=True)) as pipe:
+    with Pipeline(source, stage, sinks=[sink], options=PipelineOptions(lossless=True),
+                  guard=None) as pipe:
         assert pipe.wait(timeout=10)
     assert sink.seqs == list(range(40))  # lossless: every frame, however loaded the machine
     for seq, frame in zip(sink.seqs, sink.frames):
         if seq % 4 == 0:
-            assert np.array_equal(frame, stamp(seq)), "failed frame must pass through as captured"
+            assert np.array_equal(frame, stamp(seq)), "the capture, not the half-done work"
         else:
             assert frame[0, 0, 2] == 200
     assert pipe.meters.snapshot().errors["inference"] == sum(1 for s in stage.seen if s % 4 == 0)
+
+
+def test_a_pipeline_fails_closed_unless_told_otherwise(no_thread_leak):
+    """No guard named: the default privacy guard. A stage that locates no faces (here one that
+    fails, or passes frames through) gets nothing of the camera picture out."""
+    from livefusion.privacy import PrivacyGuard
+
+    sink = RecordingSink()
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=12), SlowInference(fail_every=4),
+                  sinks=[sink], options=PipelineOptions(lossless=True)) as pipe:
+        assert pipe.wait(timeout=10)
+    assert isinstance(pipe.guard, PrivacyGuard)
+    assert len(sink.frames) == 12
+    assert not any(np.array_equal(frame, stamp(seq)) for seq, frame in zip(sink.seqs, sink.frames))
+    assert all(frame[0, 0, 2] != 200 for frame in sink.frames)
+    snap = pipe.meters.snapshot()
+    assert snap.privacy_frames["hidden"] == 12
+    assert snap.privacy["hidden"] == {"startup": 9, "error": 3}
 
 
 def test_failing_sink_is_removed_and_others_go_on(no_thread_leak):
@@ -180,7 +200,8 @@ def test_lost_source_emits_no_signal_frames(no_thread_leak):
             return super().read()
 
     sink = RecordingSink()
-    with Pipeline(Lost(fps=200.0), sinks=[sink], options=PipelineOptions(frames=8, fps=200.0)) as pipe:
+    with Pipeline(Lost(fps=200.0), sinks=[sink], options=PipelineOptions(frames=8, fps=200.0),
+                  guard=None) as pipe:
         assert pipe.wait(5)
     assert len(sink.seqs) == 8
     assert pipe.meters.snapshot().extra["source"] == "reconnecting"
