@@ -15,8 +15,9 @@
   detection confirms is dropped after `max_missed` detection frames.
 - Fail-closed cadence (the privacy guard relies on it): while no face is tracked it detects
   every `idle_detect_every` frames (default every frame: a face entering is found at once, and
-  with no face to swap the detector has the GPU to itself); after a detection dropped a track
-  it detects again on the next frame; on a scene cut (`livefusion.face.scene`) it drops every
+  with no face to swap the detector has the GPU to itself); after a detection left a track
+  unconfirmed it detects again on the next frame (a ghost track on a face that has gone, or
+  is covered by a hand, lasts a frame or two, not N); on a scene cut (`livefusion.face.scene`) it drops every
   track and detects on that very frame, and it detects at once when the picture changes in
   the frame's outer band away from the tracked faces (something is coming in).
 - With `swap_score` / `swap_min_face` / `swap_max_faces` set, the detector runs with looser
@@ -192,13 +193,14 @@ class TrackingLocator:
             self.stats.detector_calls += 1
             swappable, packet.unswappable = self._split(_usable(detections, frame.shape))
             with packet.timed("track"):
-                dropped = self._absorb(frame, swappable, every)
+                unconfirmed = self._absorb(frame, swappable, every)
             packet.detected = True
             self._detect_seq = packet.seq
-            # a dropped track: detect again next frame, so a face the detector missed once
-            # is picked up again before the guard forgets where it was
-            self._since_detect = None if dropped else 0
-            if dropped:
+            # a track the detector did not confirm: look again on the next frame, so a ghost
+            # (a hand now covering the face) goes within a frame or two, not N, and a face
+            # missed once is picked up again before the guard forgets where it was
+            self._since_detect = None if unconfirmed else 0
+            if unconfirmed:
                 self.stats.rechecks += 1
         else:
             self._since_detect = (self._since_detect or 0) + 1
@@ -258,7 +260,7 @@ class TrackingLocator:
 
     def _absorb(self, frame: np.ndarray, detections: list[Face], every: int) -> bool:
         """Match detections to tracks, update or start tracks, drop the unconfirmed; returns
-        True when a track was dropped."""
+        True when a track went unconfirmed (kept for one more look, or dropped)."""
         pairs = self._match(detections)
         matched_tracks = {ti for ti, _ in pairs}
         matched_dets = {di for _, di in pairs}
@@ -277,21 +279,21 @@ class TrackingLocator:
             if self.use_flow:  # keeps the points flow followed into this frame
                 track.flow.rebox(frame, track.raw_box)
             kept.append(track)
-        dropped = False
+        unconfirmed = False
         for ti, track in enumerate(self._tracks):
             if ti in matched_tracks:
                 continue
             track.missed += 1
+            unconfirmed = True
             if track.lost or track.missed > self.max_missed or not self.use_flow:
-                dropped = True  # (without flow nothing would carry it to the next frame)
-                continue
+                continue  # dropped (without flow nothing would carry it to the next frame)
             kept.append(track)  # flow already moved its reference to this frame
         for di, det in enumerate(detections):
             if di not in matched_dets:
                 kept.append(self._new_track(frame, det))
         kept.sort(key=lambda t: t.track_id)
         self._tracks = kept
-        return dropped
+        return unconfirmed
 
     def _ease_in(self, track: _Track, shown: np.ndarray, every: int) -> None:
         """Spread the detector's correction over the frames until the next detection, so a
