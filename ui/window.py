@@ -279,7 +279,7 @@ class MainWindow(QMainWindow):
             "open_source": self.open_source_dialog,
             "fullscreen": self.toggle_fullscreen,
             "help": self.toggle_help,
-            "quit": self.close,
+            "quit": self.quit_or_close_help,
         }
         if action not in handlers:
             raise ValueError(f"unknown window action {action!r}; see ui/hotkeys.py")
@@ -322,6 +322,14 @@ class MainWindow(QMainWindow):
 
     def toggle_help(self) -> None:
         self.preview.set_help(None if self.preview.help_visible else help_lines())
+
+    def quit_or_close_help(self) -> None:
+        """Q / Esc: close the help overlay if it is up (what a user pressing Esc there means),
+        else quit."""
+        if self.preview.help_visible:
+            self.preview.set_help(None)
+            return
+        self.close()
 
     def set_virtual_cam(self, on: bool) -> None:
         """The driver opens off the Qt thread; the outcome comes back through the relay."""

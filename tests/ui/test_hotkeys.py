@@ -95,6 +95,10 @@ def _help_flipped(window: Any, before: Before) -> None:
 
 
 def _closed(window: Any, before: Before) -> None:
+    if before.help:  # Q / Esc over the help overlay closes the overlay, not the app
+        assert not window.preview.help_visible
+        assert window.isVisible() and window.app.pipeline.running
+        window.run_action("quit")
     assert not window.isVisible() and not window.app.pipeline.running
 
 
@@ -173,3 +177,18 @@ def test_readme_lists_the_same_hotkeys_as_the_window():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert markdown_table() in readme
+
+
+def test_esc_over_the_help_overlay_closes_the_overlay_not_the_app(make_window, small_video):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.ui.conftest import video_config
+
+    window = make_window(video_config(small_video, (160, 120))).window
+    QTest.keyClick(window, Qt.Key.Key_F1)
+    assert window.preview.help_visible
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.preview.help_visible and window.isVisible()
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.isVisible()
