@@ -204,6 +204,16 @@ class DiskUsage(NamedTuple):
 DiskUsageFn = Callable[[str], Any]  # like shutil.disk_usage: returns an object with .free
 
 
+# File types each recording codec is known to write with OpenCV's FFmpeg backend; any other
+# name (or none) makes VideoWriter fail, or write nothing, only once frames arrive.
+RECORD_CONTAINERS: dict[str, tuple[str, ...]] = {
+    "mp4v": (".mp4", ".m4v", ".mov", ".avi"),
+    "avc1": (".mp4", ".m4v", ".mov"),
+    "MJPG": (".avi",),
+    "XVID": (".avi",),
+}
+
+
 class RecorderSink:
     """Records the output to a video file with cv2.VideoWriter.
 
@@ -228,6 +238,13 @@ class RecorderSink:
             raise SinkError(f"recording codec {codec!r} must be a 4-letter FourCC such as mp4v "
                             "or MJPG")
         self.codec = codec
+        containers = RECORD_CONTAINERS.get(codec)
+        if containers is not None and self.path.suffix.lower() not in containers:
+            raise SinkError(
+                f"cannot record to {self.path}: codec {codec} writes "
+                f"{' / '.join(containers)} files; name the file e.g. "
+                f"{self.path.with_suffix(containers[0]).name}, or pick another codec "
+                f"(output.record_codec: MJPG or XVID for .avi, mp4v or avc1 for .mp4)")
         self.folder = self.path.absolute().parent
         if not self.folder.is_dir():
             raise SinkError(f"cannot record to {self.path}: the folder {self.folder} does not "

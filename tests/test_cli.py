@@ -241,3 +241,15 @@ def test_swap_runs_end_to_end_with_small_models(small_models, clip, shared_image
     assert data["engine"] == "face-engine" and data["errors"] == {}
     assert {"detect", "swap", "blend"} <= set(data["stages"])
     assert data["machine"]["providers_used"] == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("name", ["out.xyz", "out", "out.avi.txt"])
+def test_a_recording_name_the_codec_cannot_write_stops_at_start_with_the_fix(name, clip,
+                                                                            tmp_path):
+    target = tmp_path / name
+    code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam", "--frames",
+                         "5", "--record", str(target), "--no-realtime")
+    assert code == 2, text
+    assert "codec mp4v writes .mp4" in text and target.with_suffix(".mp4").name in text
+    assert "frames out" not in text  # refused before the run, not after it
+    assert not target.exists()
