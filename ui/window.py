@@ -293,11 +293,17 @@ class MainWindow(QMainWindow):
             self._show_swap_state(snapshot)
 
     def _toggle_enhancer(self) -> None:
-        on = self.app.settings.toggle("enhancer_enabled").enhancer_enabled
+        """E: the enhancer on / off. Without an enhancer model nothing is ticked (a ticked box
+        that enhances nothing misleads); the message says how to load one."""
         engine = self.app.engine
-        if on and (engine is None or engine.enhancer is None):
-            self._message("Enhancer on, but no enhancer model is loaded: start with "
-                          "--enhancer gfpgan_1.4 (or gpen_bfr_256) to use it.")
+        settings = self.app.settings.snapshot()
+        if not settings.enhancer_enabled and (engine is None or engine.enhancer is None):
+            self._message("No enhancer model is loaded: start with --enhancer gfpgan_1.4 "
+                          "(or gpen_bfr_256) to use it.")
+            self.controls.show_state(settings, OutputsView(
+                self.app.outputs.virtual_cam == "on", bool(self.app.outputs.recording)))
+            return
+        self.app.settings.toggle("enhancer_enabled")
 
     def _step_interval(self, step: int) -> None:
         current = self.app.settings.snapshot().detect_every

@@ -76,6 +76,11 @@ def _recording(window: Any, before: Before) -> None:
     wait_for(lambda: RECORD_SINK in window.app.pipeline.sink_names, "the recorder sink")
 
 
+def _no_enhancer_model(window: Any, before: Before) -> None:
+    assert window.app.settings.snapshot() == before.settings  # nothing ticked...
+    assert "No enhancer model is loaded" in window.statusBar().currentMessage()  # ...and why
+
+
 def _no_such_source(window: Any, before: Before) -> None:
     assert window.app.settings.snapshot() == before.settings
     assert "no source face 1" in window.statusBar().currentMessage()
@@ -104,7 +109,7 @@ def _closed(window: Any, before: Before) -> None:
 
 ACTION_CHECKS: dict[str, Callable[[Any, Before], None]] = {
     "swap": _flip("swap_enabled"),
-    "enhancer": _flip("enhancer_enabled"),
+    "enhancer": _no_enhancer_model,  # this window has no enhancer model
     "virtual_cam": _virtual_cam_on,
     "record": _recording,
     "debug": _flip("show_debug"),

@@ -58,7 +58,6 @@ def _interval(step):
 
 HOTKEY_CASES = [
     ("Space", Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier, *_flip("swap_enabled")),
-    ("E", Qt.Key.Key_E, Qt.KeyboardModifier.NoModifier, *_flip("enhancer_enabled")),
     ("D", Qt.Key.Key_D, Qt.KeyboardModifier.NoModifier, *_flip("show_debug")),
     ("M", Qt.Key.Key_M, Qt.KeyboardModifier.NoModifier, *_flip("show_mask")),
     ("B", Qt.Key.Key_B, Qt.KeyboardModifier.NoModifier, *_flip("before_after")),
