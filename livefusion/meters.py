@@ -105,21 +105,26 @@ class MetersSnapshot:
 
 
 class _RateCounter:
-    """Frames per second over the last `window_s` seconds."""
+    """Frames per second over the last `window_s` seconds; a slower stream (under one frame
+    per window) is measured over its last two frames, until it has been silent for `stale_s`
+    (a 0.3 fps stream reads 0.3, not 0.0; a stopped one reads 0.0)."""
 
-    def __init__(self, window_s: float = 2.0) -> None:
+    def __init__(self, window_s: float = 2.0, stale_s: float = 10.0) -> None:
         self._times: deque[float] = deque()
         self._window = window_s
+        self._stale = stale_s
+
+    def _prune(self, now: float) -> None:
+        while len(self._times) > 2 and now - self._times[0] > self._window:
+            self._times.popleft()
 
     def tick(self, now: float) -> None:
         self._times.append(now)
-        while self._times and now - self._times[0] > self._window:
-            self._times.popleft()
+        self._prune(now)
 
     def rate(self, now: float) -> float:
-        while self._times and now - self._times[0] > self._window:
-            self._times.popleft()
-        if len(self._times) < 2:
+        self._prune(now)
+        if len(self._times) < 2 or now - self._times[-1] > self._stale:
             return 0.0
         span = self._times[-1] - self._times[0]
         return (len(self._times) - 1) / span if span > 0 else 0.0

@@ -94,3 +94,24 @@ def test_privacy_counts_per_reason_and_swap_off_leads_the_status_line():
     assert meters.snapshot().status_line().startswith("SWAP OFF: viewers see your real face")
     meters.reset()
     assert meters.snapshot().privacy_frames == {} and meters.snapshot().privacy_line() == ""
+
+
+@pytest.mark.parametrize("interval_s, expected", [(1 / 30, 30.0), (1.0, 1.0), (3.0, 1 / 3),
+                                                  (8.0, 0.125)])
+def test_slow_streams_read_their_real_rate_not_zero(interval_s, expected):
+    now = [0.0]
+    m = Meters(clock=lambda: now[0])
+    for i in range(6):
+        now[0] = i * interval_s
+        m.frame_out(10.0)
+    assert m.snapshot().fps_out == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_stopped_stream_reads_zero():
+    now = [0.0]
+    m = Meters(clock=lambda: now[0])
+    for i in range(5):
+        now[0] = i / 30.0
+        m.frame_out(10.0)
+    now[0] = 30.0
+    assert m.snapshot().fps_out == 0.0
