@@ -118,10 +118,12 @@ def test_a_pipeline_fails_closed_unless_told_otherwise(no_thread_leak):
 def test_failing_sink_is_removed_and_others_go_on(no_thread_leak):
     bad = RecordingSink("vcam", fail_after=5)
     good = RecordingSink("rec")
-    with Pipeline(PacedSyntheticSource(fps=1000.0, count=30), sinks=[bad, good]) as pipe:
+    # lossless: a loaded machine must not make "the others go on" depend on latest-wins luck
+    with Pipeline(PacedSyntheticSource(fps=1000.0, count=30), sinks=[bad, good],
+                  options=PipelineOptions(lossless=True), guard=None) as pipe:
         assert pipe.wait(timeout=10)
     assert len(bad.seqs) == 5 and bad.closed.is_set()
-    assert len(good.seqs) == len(set(good.seqs)) > 5
+    assert good.seqs == list(range(30))
     assert "device went away" in pipe.sink_failures["vcam"]
     assert pipe.meters.snapshot().extra["vcam"] == "failed"
 
@@ -166,7 +168,7 @@ def test_bad_frame_from_source_is_counted_not_fatal(bad_frame, no_thread_leak):
             return bad_frame if self._n == 3 else frame
 
     sink = RecordingSink()
-    with Pipeline(Flaky(fps=1000.0, count=10), sinks=[sink]) as pipe:
+    with Pipeline(Flaky(fps=1000.0, count=10), sinks=[sink], guard=None) as pipe:
         assert pipe.wait(5)
     delivered = [read_stamp(f) for f in sink.frames]
     assert 2 not in delivered and delivered == sorted(delivered)
