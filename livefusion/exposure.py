@@ -22,8 +22,9 @@ on an onnxruntime CPU session) tells whether the OUTPUT frame still carries that
   output must resemble the face by `margin` more than that pixelation does (a profile face,
   which MobileFaceNet embeds poorly, can score 0.6 against a dark background).
 
-Nothing here reads the app's own detector, landmarks, tracks or verdicts, so the judgement
-stays independent of the guard it checks. One judge is not thread-safe (YuNet keeps its
+Nothing here reads the app's detections, landmarks, tracks or verdicts (it runs YuNet through
+the same OpenCV wrapper the app offers as an alternative to its default SCRFD, on frames of its
+own), so the judgement stays independent of the guard it checks. One judge is not thread-safe (YuNet keeps its
 input size); give each thread its own.
 """
 
@@ -39,6 +40,7 @@ import cv2
 import numpy as np
 
 from livefusion.face.align import AlignmentError, estimate_matrix, warp_crop
+from livefusion.face.detect import YunetDetector
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +154,10 @@ class ExposureJudge:
         self.det_score = float(det_score)
         self.max_side = int(max_side)
         self.search_output = bool(search_output)
-        self._size = (320, 320)
-        self._yunet = cv2.FaceDetectorYN.create(str(yunet_path), "", self._size,
-                                                self.det_score, float(nms), 5000)
+        # YuNet through the app's own OpenCV wrapper (a model the app's default SCRFD path does
+        # not use); frames above max_side are downscaled for detection only.
+        self._yunet = YunetDetector(yunet_path, input_size=self.max_side, score=self.det_score,
+                                    nms=nms, max_faces=5000)
         self._session = self._make_session(recogniser_path, threads)
         inp = self._session.get_inputs()[0]
         self._input_name = inp.name
@@ -178,27 +181,9 @@ class ExposureJudge:
     def detect(self, frame: np.ndarray) -> list[_Detection]:
         """YuNet's faces in `frame` (full-frame pixels), best score first."""
         _check_frame(frame, "frame")
-        h, w = frame.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        image = frame if scale == 1.0 else cv2.resize(
-            frame, (max(1, round(w * scale)), max(1, round(h * scale))),
-            interpolation=cv2.INTER_AREA)
-        size = (image.shape[1], image.shape[0])
-        if size != self._size:
-            self._yunet.setInputSize(size)
-            self._size = size
-        _, rows = self._yunet.detect(image)
-        if rows is None or len(rows) == 0:
-            return []
-        rows = np.asarray(rows, np.float64)
-        rows = rows[np.isfinite(rows).all(axis=1)]
-        back = w / size[0]
-        out = []
-        for row in rows[np.argsort(-rows[:, 14], kind="stable")]:
-            x, y, bw, bh = row[:4] * back
-            out.append(_Detection((float(x), float(y), float(x + bw), float(y + bh)),
-                                  float(row[14]), row[4:14].reshape(5, 2) * back))
-        return out
+        return [_Detection(tuple(float(v) for v in face.bbox), float(face.score),
+                           np.asarray(face.kps, np.float64).reshape(5, 2))
+                for face in self._yunet.detect(frame)]
 
     def embed(self, frame: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         """Unit-length identity vector of the crop of `frame` under `matrix`."""

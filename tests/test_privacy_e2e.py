@@ -176,9 +176,8 @@ def test_no_real_face_while_the_models_load_slowly(clips, judge, models, monkeyp
     loaded = threading.Event()
 
     def slow_build(cfg, **kwargs):
-        time.sleep(1.0)
-        engine = real_build(cfg, **kwargs)
-        return engine
+        time.sleep(1.0)  # models that take a while (a real download or TensorRT build: longer)
+        return real_build(cfg, **kwargs)
 
     monkeypatch.setattr(app_module, "build_face_engine", slow_build)
     engine_seen: list[bool] = []
