@@ -211,14 +211,19 @@ class FaceMemory:
     def unconfirmed(self, regions: Iterable[np.ndarray]) -> list[np.ndarray]:
         """Remembered regions that none of this frame's face regions accounts for (one face
         accounts for one region), grown by how long they have gone unseen."""
-        matched = _assign(self._entries, [np.asarray(r, np.float64) for r in regions])
-        return [_grown(e.region, min(_GROWTH_PER_FRAME * (e.unseen + 1), _MAX_GROWTH))
-                for i, e in enumerate(self._entries) if i not in matched]
+        current = [np.asarray(r, np.float64) for r in regions]
+        return self._unmatched(_assign(self._entries, current))
 
     def update(self, regions: Iterable[np.ndarray], detected: bool, now_ms: float) -> None:
         """Take this frame's face regions; age the rest (a detection that misses counts)."""
+        self.observe(regions, detected, now_ms)
+
+    def observe(self, regions: Iterable[np.ndarray], detected: bool,
+                now_ms: float) -> list[np.ndarray]:
+        """`unconfirmed` then `update`, matching this frame's faces to the memory once."""
         current = [np.asarray(r, np.float64) for r in regions]
         matched = _assign(self._entries, current)
+        left = self._unmatched(matched)
         kept: list[_Remembered] = []
         for i, entry in enumerate(self._entries):
             if i in matched:
@@ -232,6 +237,11 @@ class FaceMemory:
                 kept.append(entry)
         kept.extend(_Remembered(r.copy(), now_ms) for r in current)
         self._entries = kept
+        return left
+
+    def _unmatched(self, matched: dict[int, int]) -> list[np.ndarray]:
+        return [_grown(e.region, min(_GROWTH_PER_FRAME * (e.unseen + 1), _MAX_GROWTH))
+                for i, e in enumerate(self._entries) if i not in matched]
 
 
 def _grown(region: np.ndarray, fraction: float) -> np.ndarray:
@@ -373,10 +383,10 @@ class PrivacyGuard:
             seen.append(region)
             to_hide.append((region, HideReason.NO_SWAP))
             face.hidden = True
-        to_hide += [(r, HideReason.TRACK_LOST) for r in self._memory.unconfirmed(seen)]
         # (a scene cut does not clear the memory: a "cut" may be the lights going on, and the
         # detection on that frame may miss the face still there; old places fade by time)
-        self._memory.update(seen, packet.detected, packet.t_capture_ns / 1e6)
+        lost = self._memory.observe(seen, packet.detected, packet.t_capture_ns / 1e6)
+        to_hide += [(r, HideReason.TRACK_LOST) for r in lost]
         if to_hide:
             return self._hide(packet, to_hide)
         if packet.faces and packet.settings.opacity < self.config.min_opacity:
@@ -386,7 +396,7 @@ class PrivacyGuard:
         return PrivacyVerdict(GuardAction.PASS)
 
     def _face_reason(self, face: Face, failed: bool,
-                     packet_settings: LiveSettings) -> HideReason | None:
+                     settings: LiveSettings) -> HideReason | None:
         """Why this located face must be covered, or None when its swap may be shown."""
         if failed:
             return HideReason.ERROR
@@ -394,7 +404,7 @@ class PrivacyGuard:
             return None
         if face.swapped_crop is None:
             return HideReason.NO_SWAP
-        if self._mask_weight(face.swapped_crop.shape[0], packet_settings) < self.config.min_mask_weight:
+        if self._mask_weight(face.swapped_crop.shape[0], settings) < self.config.min_mask_weight:
             return HideReason.NO_SWAP  # the blend mask leaves the eyes, nose or mouth real
         detail = gate_reason(face, self.config)
         if detail:
@@ -404,7 +414,7 @@ class PrivacyGuard:
 
     def _mask_weight(self, size: int, settings: LiveSettings) -> float:
         """The blend mask's least weight at the swap template's five points (eyes, nose, mouth
-        corners) for these mask settings: below ~1 the real features show through."""
+        corners) for these mask settings: the lower, the more of the real features shows."""
         key = (int(size), float(settings.mask_erode), float(settings.mask_blur))
         if key not in self._mask_weights:
             mask = feather_mask(key[0], key[1], key[2])
