@@ -82,3 +82,22 @@ def recording_backend(monkeypatch):
 
     monkeypatch.setitem(pyvirtualcam.camera.BACKENDS, RECORDER_BACKEND, RecordingBackend)
     return created
+
+
+@pytest.fixture(scope="session")
+def privacy_clips(tmp_path_factory):
+    """The generated privacy clips (livefusion.privacy_clips), made once per test session."""
+    from livefusion.privacy_clips import make_clips
+
+    yunet = _need(SHARED_MODELS / "face_detection_yunet_2023mar.onnx")
+    folder = tmp_path_factory.mktemp("privacy_clips")
+    return {t.name: t for t in make_clips(_need(SHARED_IMAGES), folder, yunet)}
+
+
+@pytest.fixture(scope="session")
+def exposure_judge():
+    """The independent judge (YuNet + MobileFaceNet) of what viewers see."""
+    from livefusion.exposure import ExposureJudge
+
+    return ExposureJudge(_need(SHARED_MODELS / "face_detection_yunet_2023mar.onnx"),
+                         _need(SHARED_MODELS / "pixamatch_mobilefacenet.onnx"), threads=1)

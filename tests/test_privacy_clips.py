@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.exposure import ExposureJudge
-from livefusion.privacy_clips import CLIP_NAMES, make_clip, make_clips, yunet_face_finder
+from livefusion.privacy_clips import CLIP_NAMES, make_clip, yunet_face_finder
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import shared_path
 
@@ -17,16 +16,14 @@ YUNET = "face_detection_yunet_2023mar.onnx"
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
+def clips(privacy_clips):
     shared_path(SHARED_IMAGES, "fr_biden.jpg")
-    folder = tmp_path_factory.mktemp("privacy_clips")
-    return {t.name: t for t in make_clips(SHARED_IMAGES, folder, shared_path(SHARED_MODELS, YUNET))}
+    return privacy_clips
 
 
 @pytest.fixture(scope="module")
-def judge():
-    return ExposureJudge(shared_path(SHARED_MODELS, YUNET),
-                         shared_path(SHARED_MODELS, "pixamatch_mobilefacenet.onnx"), threads=1)
+def judge(exposure_judge):
+    return exposure_judge
 
 
 def _frames(path):

@@ -23,28 +23,25 @@ import livefusion.app as app_module
 from livefusion.app import build_app
 from livefusion.config import load_config
 from livefusion.exposure import ExposureJudge, JudgingSink
-from livefusion.privacy_clips import CLIP_NAMES, make_clips
+from livefusion.privacy_clips import CLIP_NAMES
 from livefusion.standins import arcface_standin, paint_inswapper
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import identity_enhancer, shared_path
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
-YUNET = "face_detection_yunet_2023mar.onnx"
 SOURCE_FACE = "insightface_Nathalie_Baye_0002.jpg"  # a person in none of the clips
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
+def clips(privacy_clips):
     shared_path(SHARED_IMAGES, SOURCE_FACE)
-    folder = tmp_path_factory.mktemp("privacy_e2e_clips")
-    return {t.name: t for t in make_clips(SHARED_IMAGES, folder, shared_path(SHARED_MODELS, YUNET))}
+    return privacy_clips
 
 
 @pytest.fixture(scope="module")
-def judge():
-    return ExposureJudge(shared_path(SHARED_MODELS, YUNET),
-                         shared_path(SHARED_MODELS, "pixamatch_mobilefacenet.onnx"), threads=1)
+def judge(exposure_judge):
+    return exposure_judge
 
 
 @pytest.fixture(scope="module")
