@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from livefusion import __version__
+from livefusion.errors import LiveFusionError
+from livefusion.resources import command_name, layout
 from livefusion.config import (
     PRIVACY_POLICIES,
     AppConfig,
@@ -27,13 +29,12 @@ from livefusion.config import (
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_BENCHMARK_FRAMES = 300
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="run_live.py",
+        prog=command_name(),
         description="LiveFusion: real-time face swap from a webcam to a preview window and a "
                     "virtual camera (OBS, Zoom, Meet, Discord).",
     )
@@ -166,15 +167,16 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 def config_files(args: argparse.Namespace) -> list[Path]:
     files = []
-    default = CONFIG_DIR / "default.toml"
+    config_dir = layout().configs
+    default = config_dir / "default.toml"
     if default.is_file():
         files.append(default)
     if args.profile:
         profile = Path(args.profile)
         if not profile.suffix:
-            profile = CONFIG_DIR / f"{args.profile}.toml"
+            profile = config_dir / f"{args.profile}.toml"
         if not profile.is_file():
-            known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+            known = sorted(p.stem for p in config_dir.glob("*.toml"))
             raise ConfigError(f"profile {args.profile!r} not found; profiles: {', '.join(known)}")
         files.append(profile)
     files += [Path(f) for f in args.config or []]
@@ -259,19 +261,6 @@ def run_window(config: AppConfig) -> int:
     return run_ui(config)
 
 
-def known_errors() -> tuple[type[BaseException], ...]:
-    """Errors that carry a user-facing message with the fix: printed without a traceback."""
-    from livefusion.face.embed import SourceFaceError
-    from livefusion.imageio import ImageLoadError
-    from livefusion.model_store import ModelError
-    from livefusion.runtime import ModelLoadError
-    from livefusion.sinks import SinkError
-    from livefusion.sources import SourceError
-
-    return (ConfigError, SourceError, SinkError, ModelError, ModelLoadError, SourceFaceError,
-            ImageLoadError)
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stderr
     parser = build_parser()
@@ -302,6 +291,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             stop.install()
             return run_headless(config, out, stop)
         return run_window(config)
-    except known_errors() as exc:
+    except LiveFusionError as exc:
         out.write(f"error: {exc}\n")
         return 2

@@ -13,13 +13,15 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from livefusion.errors import LiveFusionError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(LiveFusionError, ValueError):
     """A configuration value is wrong; the message names the key and what is allowed."""
 
 

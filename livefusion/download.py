@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
+from livefusion.errors import LiveFusionError
+
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -38,7 +40,7 @@ USER_AGENT = "LiveFusion-model-store/1"
 HASH_CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(LiveFusionError, RuntimeError):
     """Every URL failed; the message lists what happened at each one."""
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livefusion.errors import LiveFusionError
+
 log = logging.getLogger(__name__)
 
 # A photo larger than this on its longest side is downscaled on load: faces in source photos
@@ -24,7 +26,7 @@ DEFAULT_MAX_SIDE = 4096
 SUPPORTED = "JPEG, PNG, BMP, WebP or TIFF"
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(LiveFusionError, ValueError):
     """An image file cannot be used; the message names the file and what to do."""
 
 

@@ -11,6 +11,7 @@ from livefusion.config import AppConfig
 from livefusion.download import DownloadOptions
 from livefusion.model_roles import check_override, needed_ids
 from livefusion.model_store import ModelEntry, ModelError, ModelStatus, ModelStore
+from livefusion.resources import command_name
 
 
 def licence_notice(out: TextIO) -> Callable[[ModelEntry], bool]:
@@ -64,9 +65,9 @@ def _status_line(status: ModelStatus) -> str:
         return f"ok       {status.id:<20} {status.path} ({status.detail}, {status.source})"
     if status.state == "missing":
         return (f"missing  {status.id:<20} {status.path}\n"
-                "         fix: run_live.py --download-models (with the same config options)")
+                f"         fix: {command_name()} --download-models (with the same config options)")
     return (f"BAD      {status.id:<20} {status.path}: {status.detail}\n"
-            "         fix: delete it and run run_live.py --download-models, "
+            f"         fix: delete it and run {command_name()} --download-models, "
             "or place a good copy at that path")
 
 

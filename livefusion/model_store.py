@@ -1,8 +1,8 @@
 """The model store: the catalog, where weights live, verification, downloads.
 
 - `load_catalog()` reads `models/catalog.toml` into `ModelEntry` values.
-- `models_dir(config)` is config `models.dir`, else `$LIVEFUSION_MODELS`, else `models/` in the
-  checkout.
+- `models_dir(config)` is config `models.dir`, else `$LIVEFUSION_MODELS`, else `models/` in a
+  checkout or the per-user data folder of an installed copy (livefusion/resources.py).
 - `ModelStore.verify(id)` checks size and sha256 against every accepted source; `ensure(id)`
   returns the path of a verified file, downloading it (or extracting it from its verified zip
   pack) when missing or bad, and raises `ModelUnavailableError` with the URLs and the exact path
@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from livefusion.errors import LiveFusionError
 from livefusion.config import AppConfig
 from livefusion.download import DownloadError, DownloadOptions, download_file, sha256_file
 from livefusion.model_contract import ContractError
+from livefusion.resources import command_name, layout
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,8 +38,6 @@ else:  # pragma: no cover - Python 3.10
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CATALOG_PATH = REPO_ROOT / "models" / "catalog.toml"
 ENV_MODELS_DIR = "LIVEFUSION_MODELS"
 STAMP_SUFFIX = ".verified"
 
@@ -45,7 +45,7 @@ LicenceHook = Callable[["ModelEntry"], bool]
 """Asked before the first download of a non-commercial model; returns whether to go on."""
 
 
-class ModelError(RuntimeError):
+class ModelError(LiveFusionError, RuntimeError):
     """Base of the store's errors; messages say what to do."""
 
 
@@ -175,13 +175,14 @@ class Catalog:
         return [e for e in self.entries.values() if e.pack == pack_id]
 
 
-def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
-    path = Path(path)
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Read the catalog at `path`, by default the one this copy ships (livefusion/resources.py)."""
+    path = layout().catalog if path is None else Path(path)
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
-        raise CatalogError(f"model catalog {path} is missing; restore models/catalog.toml from the repository") from None
+        raise CatalogError(f"model catalog {path} is missing; reinstall LiveFusion or restore models/catalog.toml from the repository") from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"model catalog {path} is not valid TOML: {exc}") from None
     entries = {mid: _entry(mid, raw) for mid, raw in data.get("models", {}).items()}
@@ -195,13 +196,16 @@ def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
 # --- where files live -------------------------------------------------------------------------
 
 def models_dir(config: AppConfig | None = None) -> Path:
-    """config `models.dir` (also set by --models-dir), else $LIVEFUSION_MODELS, else models/."""
+    """config `models.dir` (also set by --models-dir), else $LIVEFUSION_MODELS, else the default.
+
+    The default is the checkout's models/ folder, or the per-user data folder of an installed copy.
+    """
     if config is not None and config.models.dir:
         return Path(config.models.dir).expanduser()
     env = os.environ.get(ENV_MODELS_DIR, "")
     if env:
         return Path(env).expanduser()
-    return REPO_ROOT / "models"
+    return layout().default_models
 
 
 def _stamp_path(path: Path) -> Path:
@@ -386,7 +390,7 @@ class ModelStore:
                       for s in entry.sources for url in s.urls]
             lines.append(f"  and save it as {path}")
         lines.append(f"  licence: {entry.licence}")
-        lines.append("  then run `run_live.py --verify-models` to check it.")
+        lines.append(f"  then run `{command_name()} --verify-models` to check it.")
         return "\n".join(lines)
 
 

@@ -22,7 +22,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from livefusion.errors import LiveFusionError
 from livefusion.config import RuntimeConfig
+from livefusion.resources import command_name
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ NUMPY_TYPES = {
 }
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(LiveFusionError, RuntimeError):
     """A model cannot be loaded; the message says why and what to do."""
 
 
@@ -296,7 +298,7 @@ class SessionFactory:
                 model.warm_up(warmup_size or self.warmup_size)
             except Exception as exc:  # loads, but cannot run: a broken or mismatched export
                 raise ModelLoadError(f"{label}: {path} loads but fails on a test run ({exc}); "
-                                     "re-download it (run_live.py --verify-models) or use a "
+                                     f"re-download it ({command_name()} --verify-models) or use a "
                                      "model that fits its role's contract") from exc
         return model
 
@@ -307,12 +309,12 @@ class SessionFactory:
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/RuntimeException
             if plan.names == (ORT_NAMES["cpu"],):
                 raise ModelLoadError(f"{label}: onnxruntime cannot load {path}: {exc}. Re-download "
-                                     "it (run_live.py --verify-models) or re-export it") from exc
+                                     f"it ({command_name()} --verify-models) or re-export it") from exc
             try:
                 session = ort.InferenceSession(str(path), options, providers=[ORT_NAMES["cpu"]])
             except Exception as cpu_exc:  # the model itself is bad: the GPU is not to blame
                 raise ModelLoadError(f"{label}: onnxruntime cannot load {path}: {cpu_exc}. "
-                                     "Re-download it (run_live.py --verify-models) or re-export "
+                                     f"Re-download it ({command_name()} --verify-models) or re-export "
                                      "it") from cpu_exc
             for name in plan.names[:-1]:
                 self._failed.add(name)
@@ -349,7 +351,7 @@ def _check_loadable(path: Path) -> None:
         raise ModelLoadError(f"refusing to load {path}: only verified .onnx model files are "
                              "loaded (not partial downloads, not pickled .pth/.pt files)")
     if not path.is_file():
-        raise ModelLoadError(f"model file {path} does not exist; run run_live.py --download-models")
+        raise ModelLoadError(f"model file {path} does not exist; run {command_name()} --download-models")
 
 
 def create_session(path: Path, config: RuntimeConfig | None = None, *, label: str = "",

@@ -26,12 +26,13 @@ from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from livefusion.errors import LiveFusionError
 from livefusion.sources import scale_frame
 
 log = logging.getLogger(__name__)
 
 
-class SinkError(RuntimeError):
+class SinkError(LiveFusionError, RuntimeError):
     """An output cannot open or stopped working; the message says what to do."""
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from livefusion.errors import LiveFusionError
 from livefusion.imageio import ImageLoadError, read_bgr
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 
-class SourceError(RuntimeError):
+class SourceError(LiveFusionError, RuntimeError):
     """A source cannot open or stopped working; the message says what to do."""
 
 

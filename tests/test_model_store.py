@@ -13,7 +13,7 @@ from livefusion.model_roles import role_model_ids
 from livefusion.model_store import (
     CatalogError, ModelUnavailableError, load_catalog, models_dir,
 )
-from tests.conftest import SHARED
+from tests.conftest import ROOT, SHARED
 from tests.helpers_http import LocalServer
 from tests.store_env import (
     ALT, MEMBER_A, MEMBER_B, PLAIN, catalog_text, serve_test_catalog, sha,
@@ -86,7 +86,7 @@ def test_unknown_id_lists_the_known_ones():
 def test_models_dir_precedence(monkeypatch, tmp_path):
     config = AppConfig()
     monkeypatch.delenv("LIVEFUSION_MODELS", raising=False)
-    assert models_dir(config) == Path(__file__).resolve().parent.parent / "models"
+    assert models_dir(config) == ROOT / "models"  # a checkout keeps its weights in its own models/
     monkeypatch.setenv("LIVEFUSION_MODELS", str(tmp_path / "env"))
     assert models_dir(config) == tmp_path / "env"
     config.models.dir = str(tmp_path / "cfg")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
 from livefusion.app import LiveApp, build_app
 from livefusion.config import AppConfig
+from livefusion.errors import LiveFusionError
 from livefusion.sources import SourceError
 from ui import dialogs
 from ui.settings_store import SettingsStore, StoredState
@@ -50,7 +51,6 @@ def with_remembered_camera(config: AppConfig, state: StoredState) -> AppConfig:
 
 def open_app(config: AppConfig, parent: QWidget | None = None) -> LiveApp | None:
     """build_app with the no-camera dialog: try again, use a video file, or quit (None)."""
-    from livefusion.cli import known_errors
 
     while True:
         try:
@@ -66,7 +66,7 @@ def open_app(config: AppConfig, parent: QWidget | None = None) -> LiveApp | None
                     config.input.file = path
             elif choice != dialogs.NoCameraChoice.RETRY:
                 return None
-        except known_errors() as exc:  # a model or a source photo: the message has the fix
+        except LiveFusionError as exc:  # a model or a source photo: the message has the fix
             dialogs.error_box(parent, "LiveFusion cannot start", str(exc)).exec()
             return None
 

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
+from livefusion.errors import LiveFusionError
 from livefusion.face.align import align_face
 from livefusion.face.onnx_session import as_model_session, fixed_dim, numpy_type
 from livefusion.face.types import Detector
@@ -24,7 +25,7 @@ from livefusion.packet import Face
 log = logging.getLogger(__name__)
 
 
-class SourceFaceError(ValueError):
+class SourceFaceError(LiveFusionError, ValueError):
     """A source or reference image cannot give an identity; the message names the file."""
 
 
