@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--camera", help="camera index or device path (default 0)")
     src.add_argument("--input", metavar="VIDEO_OR_IMAGE",
                      help="use a video file or a still image instead of the camera")
-    src.add_argument("--resolution", metavar="WxH", help="camera size requested / files scaled to")
+    src.add_argument("--resolution", metavar="WxH", help="camera size requested (default 1280x720; the camera delivers what it "
+                          "negotiates) / files fitted into, letterboxed (default: the file's "
+                          "own size)")
     src.add_argument("--fps", type=float,
                      help="camera fps requested; pace of a still image (video files play at "
                           "their own rate)")

@@ -41,7 +41,9 @@ def _opt(default: Any, *, choices: Iterable[Any] | None = None, min: float | Non
 class InputConfig:
     camera: str = _opt("0", help="camera index or device path")
     file: str = _opt("", help="video or still image used instead of the camera")
-    resolution: str = _opt("1280x720", help="WxH requested from the camera / scaled to")
+    resolution: str = _opt(
+        "", help="WxH asked of the camera (empty: 1280x720) / files fitted into, letterboxed "
+                 "(empty: a file keeps its own size)")
     fps: float = _opt(30.0, min=1, max=240,
                       help="requested camera fps; pace of a still image (videos keep their own)")
     realtime: bool = _opt(True, help="pace file input like a camera (else as fast as possible)")
@@ -348,7 +350,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def validate(config: AppConfig) -> AppConfig:
     """Cross-field checks that single-key validation cannot do."""
-    parse_resolution(config.input.resolution)
+    if config.input.resolution:
+        parse_resolution(config.input.resolution)
     if config.output.virtual_cam_size:
         parse_resolution(config.output.virtual_cam_size)
     if config.face.det_size % 32:

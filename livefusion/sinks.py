@@ -26,7 +26,7 @@ from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from livefusion.sources import scale_frame
+from livefusion.sources import fit_frame
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ class VirtualCameraSink:
     """Sends frames to a virtual camera through pyvirtualcam, in BGR (no colour conversion).
 
     width/height/fps of 0 or None are taken from the first frame (and 30 fps). A frame of
-    another size is scaled to the camera's (`scale_frame`: centre crop to its aspect, then
-    resize). `backend`/`device` select a pyvirtualcam backend and device; None tries every
+    another size is fitted into the camera's (`fit_frame`: letterboxed, never cropped or
+    stretched). `backend`/`device` select a pyvirtualcam backend and device; None tries every
     registered backend on its default device.
     """
 
@@ -177,7 +177,7 @@ class VirtualCameraSink:
     def send(self, frame: np.ndarray, packet: Any = None) -> None:
         if self.camera is None:
             self.open(frame.shape[1], frame.shape[0])
-        frame = scale_frame(frame, (self.width, self.height))
+        frame = fit_frame(frame, (self.width, self.height))
         try:
             self.camera.send(np.ascontiguousarray(frame))
         except Exception as exc:  # driver gone, device reconfigured, ...
@@ -290,7 +290,7 @@ class RecorderSink:
             if self._writer is None:
                 self._open_locked(frame.shape[1], frame.shape[0], None)
             assert self._writer is not None
-            self._writer.write(scale_frame(frame, self._size))
+            self._writer.write(fit_frame(frame, self._size))
             self.frames += 1
             if self.frames % self.check_every == 0:
                 self._check_disk()
