@@ -21,6 +21,7 @@ from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.privacy import PrivacyGuard
+from livefusion.recording import RecordClock
 from livefusion.settings import LiveSettings, SettingsBox
 from livefusion.sinks import (
     BackgroundSink,
@@ -152,9 +153,12 @@ def offline(config: AppConfig) -> bool:
 
 
 def make_recorder(config: AppConfig, path: str | Path, fps: float) -> BackgroundSink:
-    """The recorder, encoding on its own thread so the live outputs never wait for it."""
+    """The recorder, encoding on its own thread so the live outputs never wait for it. Frames
+    keep their capture times, except in offline runs (a file read as fast as it decodes),
+    where frame k is at k / fps, as in the file."""
+    clock = RecordClock.FRAMES if offline(config) else RecordClock.CAPTURE
     return BackgroundSink(RecorderSink(path, fps=fps, codec=config.output.record_codec,
-                                       name=RECORD_SINK), lossless=offline(config))
+                                       name=RECORD_SINK, clock=clock), lossless=offline(config))
 
 
 def needs_engine(config: AppConfig) -> bool:

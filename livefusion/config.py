@@ -197,7 +197,10 @@ class OutputConfig:
     virtual_cam_size: str = _opt("", help="WxH sent to the virtual camera; empty = frame size")
     virtual_cam_fps: float = _opt(0.0, min=0, max=240, help="0 = input fps")
     record: str = _opt("", help="record the output to this video file")
-    record_codec: str = _opt("mp4v", choices=("mp4v", "MJPG", "XVID", "avc1"))
+    record_codec: str = _opt(
+        "h264", choices=("h264", "mp4v", "MJPG", "XVID", "avc1"),
+        help="h264 (.mp4 .mkv .mov), mp4v (.mp4 .mov .mkv .avi), MJPG (.avi .mkv .mov), XVID "
+             "(.avi); frames keep their capture times (PyAV; without it OpenCV repeats frames)")
     faces_out: str = _opt("", help="write every output frame's faces to this JSON-lines file")
 
 

@@ -250,6 +250,6 @@ def test_a_recording_name_the_codec_cannot_write_stops_at_start_with_the_fix(nam
     code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam", "--frames",
                          "5", "--record", str(target), "--no-realtime")
     assert code == 2, text
-    assert "codec mp4v writes .mp4" in text and target.with_suffix(".mp4").name in text
+    assert "codec h264 writes .mp4" in text and target.with_suffix(".mp4").name in text
     assert "frames out" not in text  # refused before the run, not after it
     assert not target.exists()

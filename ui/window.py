@@ -28,6 +28,7 @@ from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
+from livefusion.recording import record_extension
 from livefusion.sinks import SinkError
 from ui import dialogs
 from ui.bridge import FrameBridge, Relay
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 250
 SWAP_OFF_STYLE = "QLabel { color: white; background: #c81010; font-weight: bold; }"
-RECORD_EXTENSIONS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi", "XVID": ".avi"}
 EnsureModels = Callable[[QWidget, AppConfig], "tuple[bool, str]"]
 
 
@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
             return
         if self.app.outputs.recording:
             return
-        ext = RECORD_EXTENSIONS.get(self.app.config.output.record_codec, ".mp4")
+        ext = record_extension(self.app.config.output.record_codec)
         path = self.recordings_dir / f"livefusion-{datetime.now():%Y%m%d-%H%M%S}{ext}"
         try:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
