@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from livefusion.config import AppConfig, parse_resolution
 from livefusion.faces_out import FacesOutSink
+from livefusion.label import label_from_config
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
@@ -369,6 +370,8 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         pipeline = Pipeline(
             source, holder, holder, sinks=list(extra_sinks or []), settings=settings,
             guard=PrivacyGuard(config.privacy),
+            label=label_from_config(config.label.text, config.label.position,
+                                    config.label.size),
             options=PipelineOptions(frames=config.pipeline.frames, 
                                     lossless=offline(config),
                                     fps=float(getattr(source, "fps", 0) or config.input.fps),

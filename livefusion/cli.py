@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write every output frame's faces (box, keypoints, track, swapped, "
                           "hidden) to FILE as JSON lines")
 
+    out.add_argument("--label", metavar="TEXT",
+                     help="draw a disclosure label (e.g. 'AI face swap') on what viewers see")
+    out.add_argument("--label-position",
+                     choices=("top-left", "top-right", "bottom-left", "bottom-right"))
+    out.add_argument("--label-size", type=float, metavar="FRACTION",
+                     help="label text height as a fraction of the frame height (default 0.04)")
+
     bench = p.add_argument_group("benchmark")
     bench.add_argument("--benchmark", action="store_true",
                        help="headless latency run over --input; prints a per-stage table")
@@ -147,6 +154,9 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
     put("output.virtual_cam_device", args.vcam_device)
     put("output.record", args.record)
     put("output.faces_out", args.faces_out)
+    put("label.text", args.label)
+    put("label.position", args.label_position)
+    put("label.size", args.label_size)
     if args.no_preview or args.benchmark:
         put("output.preview", False)
     frames = args.frames

@@ -205,6 +205,15 @@ class OutputConfig:
 
 
 @dataclass
+class LabelConfig:
+    text: str = _opt("", help="disclosure text drawn on what viewers see (virtual camera, "
+                              "recording, preview), e.g. 'AI face swap'; empty = off")
+    position: str = _opt("bottom-right",
+                         choices=("top-left", "top-right", "bottom-left", "bottom-right"))
+    size: float = _opt(0.04, min=0.01, max=0.25, help="text height, fraction of the frame height")
+
+
+@dataclass
 class BenchmarkConfig:
     json: str = _opt("", help="write benchmark results to this JSON file")
 
@@ -219,6 +228,7 @@ class AppConfig:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from livefusion.sources import SourceEnded
 from livefusion.stages import (
     BlendStage,
     GuardStage,
+    OverlayStage,
     InferenceStage,
     PassthroughBlend,
     PassthroughInference,
@@ -141,6 +142,7 @@ class Pipeline:
         options: PipelineOptions | None = None,
         meters: Meters | None = None,
         guard: GuardStage | None | _DefaultGuard = DEFAULT_GUARD,
+        label: OverlayStage | None = None,
     ) -> None:
         self.source = source
         self.inference = inference or PassthroughInference()
@@ -148,6 +150,8 @@ class Pipeline:
         # Fail closed unless told otherwise: a pipeline built without naming a guard gets the
         # default privacy guard; guard=None is an explicit "no guard" (tests of the mechanics).
         self.guard: GuardStage | None = PrivacyGuard() if isinstance(guard, _DefaultGuard) else guard
+        # Drawn after the guard on every frame viewers see (the disclosure label), or None.
+        self.label = label
         self.settings = settings or SettingsBox()
         self.options = options or PipelineOptions()
         self.meters = meters or Meters(window=self.options.meter_window)
@@ -466,6 +470,8 @@ class Pipeline:
                 packet.frame = packet.original
         if self.guard is not None:
             self._guard(packet)
+        if self.label is not None:
+            self._draw_label(packet)
         for sink in list(self._sinks):
             try:
                 with packet.timed(f"sink:{sink.name}"):
@@ -497,6 +503,16 @@ class Pipeline:
             packet.privacy = PrivacyVerdict(GuardAction.START, (HideReason.ERROR,), ((0, 0, w, h),))
         if packet.privacy is not None:
             self.meters.count_privacy(packet.privacy)
+
+    def _draw_label(self, packet: FramePacket) -> None:
+        """After the guard: the label goes on whatever viewers get. Should it fail, the frame
+        goes out without it (the guard's work is kept) and the failure is counted."""
+        assert self.label is not None
+        try:
+            with packet.timed("label"):
+                packet.frame = self.label.apply(packet.frame)
+        except Exception as exc:
+            self._errors.report("label", packet.seq, exc)
 
     def _on_sink_failure(self, sink: SinkLike, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"
