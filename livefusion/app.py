@@ -20,7 +20,7 @@ from livefusion.faces_out import FacesOutSink
 from livefusion.label import label_from_config
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
-from livefusion.pipeline import Pipeline, PipelineOptions
+from livefusion.pipeline import Pipeline, PipelineOptions, RunEnd
 from livefusion.privacy import PrivacyGuard
 from livefusion.recording import RecordClock
 from livefusion.settings import LiveSettings, SettingsBox
@@ -287,10 +287,47 @@ class LiveApp:
         return result
 
     def start_recording(self, path: str | Path) -> Future:
+        """Add the recorder; SinkError (with what to do) when the run has ended, since there
+        are no frames left to record. A recorder the pipeline does not take leaves the status
+        at "not recording"."""
+        if self.pipeline.finished:
+            raise SinkError(self.ended_message() + " There is nothing left to record; start "
+                            "again (with --loop to play a file again and again) to record it.")
         sink = make_recorder(self.config, path, self.fps)
         self.outputs.recording = str(path)
         self.meters.set_extra("rec", Path(path).name)
-        return self.pipeline.add_sink(sink)
+        added = self.pipeline.add_sink(sink)
+
+        def taken(future: Future) -> None:
+            if (future.exception() is not None or not future.result()) \
+                    and self.outputs.recording == str(path):
+                self.outputs.recording = ""
+                self.meters.set_extra("rec", "off")
+
+        added.add_done_callback(taken)
+        return added
+
+    @property
+    def ended(self) -> RunEnd | None:
+        """Why the run ended by itself (frame limit, end of the file), or None while it runs
+        or when it was stopped."""
+        return self.pipeline.ended if self.pipeline.finished else None
+
+    def ended_message(self) -> str:
+        if self.pipeline.ended is RunEnd.SOURCE_ENDED:
+            return f"The video {Path(self.config.input.file).name} has ended."
+        if self.pipeline.ended is RunEnd.FRAME_LIMIT:
+            return f"The run ended after {self.pipeline.frames_out} frames (--frames)."
+        return "The run has ended."
+
+    def outputs_closed(self) -> str:
+        """After the run ended (the output thread closed every output): mark the outputs off;
+        returns the path of the recording that was finalised, or ""."""
+        path, self.outputs.recording = self.outputs.recording, ""
+        if self.outputs.virtual_cam == "on":
+            self.outputs.virtual_cam = "off"
+        self.meters.set_extra("rec", "off")
+        return path
 
     def stop_recording(self) -> Future:
         self.outputs.recording = ""

@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -84,6 +85,13 @@ class PipelineOptions:
     # Offline runs (the as-fast-as-possible benchmark): hand-offs wait instead of dropping, so
     # every frame is processed and throughput is the slowest stage's. Never for live input.
     lossless: bool = False
+
+
+class RunEnd(str, Enum):
+    """Why a run ended by itself (not stopped by its owner)."""
+
+    FRAME_LIMIT = "frame limit"  # options.frames output frames were done
+    SOURCE_ENDED = "source ended"  # a file without loop reached its end
 
 
 class _DefaultGuard:
@@ -170,6 +178,7 @@ class Pipeline:
         self._order_violations = 0
         self.sink_failures: dict[str, str] = {}
         self.end_reason = ""
+        self.ended: RunEnd | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -327,6 +336,7 @@ class Pipeline:
                 except Exception as exc:
                     if _is_source_end(exc):
                         self.end_reason = "source ended"
+                        self.ended = RunEnd.SOURCE_ENDED
                         log.info("source ended after %d frames", seq)
                         break
                     self._errors.report("capture", seq, exc)
@@ -443,6 +453,7 @@ class Pipeline:
                 self._finish(packet)
                 if self.options.frames and self._frames_out >= self.options.frames:
                     self.end_reason = f"{self._frames_out} frames done"
+                    self.ended = RunEnd.FRAME_LIMIT
                     self._finished.set()
                     self._stop.set()
                     self._slot_in.close()
