@@ -59,7 +59,8 @@ class RecordCodec:
     bits_per_pixel: float = 0.0  # bit rate per pixel per frame (0: the encoder's own control)
 
 
-_H264_OPTIONS = {"preset": "veryfast", "crf": "20", "bf": "0"}  # no B-frames: exact VFR pts
+_H264_OPTIONS = {"preset": "superfast", "crf": "21", "bf": "0"}  # no B-frames: exact VFR pts;
+# superfast: the swap needs the CPU more than the file needs the last few percent of size
 RECORD_CODECS: dict[str, RecordCodec] = {
     "h264": RecordCodec("libx264", "yuv420p", (".mp4", ".mkv", ".mov"), "mp4v",
                         (".mp4", ".m4v", ".mov"), _H264_OPTIONS),
