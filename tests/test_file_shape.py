@@ -36,11 +36,18 @@ class FrameGrab:
         pass
 
 
-def yunet_faces(model: Path, frame: np.ndarray) -> np.ndarray:
+class Yunet:
+    """The judge: OpenCV's YuNet, one detector (model load) for the whole test."""
+
+    def __init__(self, model: Path) -> None:
+        self.detector = cv2.FaceDetectorYN.create(str(model), "", (320, 320), 0.6, 0.3)
+
+
+def yunet_faces(judge: Yunet, frame: np.ndarray) -> np.ndarray:
     """(N, 4) x, y, w, h of the faces YuNet finds at score >= 0.6."""
     h, w = frame.shape[:2]
-    detector = cv2.FaceDetectorYN.create(str(model), "", (w, h), 0.6, 0.3)
-    _, faces = detector.detect(frame)
+    judge.detector.setInputSize((w, h))
+    _, faces = judge.detector.detect(frame)
     return np.zeros((0, 4)) if faces is None else faces[:, :4]
 
 
@@ -66,7 +73,7 @@ def fitted_box(box: np.ndarray, src: tuple[int, int], dst: tuple[int, int]) -> n
     return np.array([box[0] * scale + x0, box[1] * scale + y0, box[2] * scale, box[3] * scale])
 
 
-def assert_face_kept(model: Path, judged: list[tuple[np.ndarray, np.ndarray]],
+def assert_face_kept(model: Yunet, judged: list[tuple[np.ndarray, np.ndarray]],
                      file_size: tuple[int, int], out_size: tuple[int, int]) -> None:
     """Each (output frame, face box in the file's frame) pair: the judge finds that face where
     the letterbox puts it, with its proportions (a crop or a stretch would move or bend it)."""
@@ -84,8 +91,8 @@ def assert_face_kept(model: Path, judged: list[tuple[np.ndarray, np.ndarray]],
 
 
 @pytest.fixture
-def yunet(shared_model) -> Path:
-    return shared_model("face_detection_yunet_2023mar.onnx")
+def yunet(shared_model) -> Yunet:
+    return Yunet(shared_model("face_detection_yunet_2023mar.onnx"))
 
 
 @pytest.fixture
