@@ -17,10 +17,12 @@ from typing import Any, Callable
 
 from livefusion.config import AppConfig, parse_resolution
 from livefusion.faces_out import FacesOutSink
+from livefusion.label import label_from_config
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
-from livefusion.pipeline import Pipeline, PipelineOptions
+from livefusion.pipeline import Pipeline, PipelineOptions, RunEnd
 from livefusion.privacy import PrivacyGuard
+from livefusion.recording import RecordClock
 from livefusion.settings import LiveSettings, SettingsBox
 from livefusion.sinks import (
     BackgroundSink,
@@ -152,9 +154,12 @@ def offline(config: AppConfig) -> bool:
 
 
 def make_recorder(config: AppConfig, path: str | Path, fps: float) -> BackgroundSink:
-    """The recorder, encoding on its own thread so the live outputs never wait for it."""
+    """The recorder, encoding on its own thread so the live outputs never wait for it. Frames
+    keep their capture times, except in offline runs (a file read as fast as it decodes),
+    where frame k is at k / fps, as in the file."""
+    clock = RecordClock.FRAMES if offline(config) else RecordClock.CAPTURE
     return BackgroundSink(RecorderSink(path, fps=fps, codec=config.output.record_codec,
-                                       name=RECORD_SINK), lossless=offline(config))
+                                       name=RECORD_SINK, clock=clock), lossless=offline(config))
 
 
 def needs_engine(config: AppConfig) -> bool:
@@ -282,10 +287,47 @@ class LiveApp:
         return result
 
     def start_recording(self, path: str | Path) -> Future:
+        """Add the recorder; SinkError (with what to do) when the run has ended, since there
+        are no frames left to record. A recorder the pipeline does not take leaves the status
+        at "not recording"."""
+        if self.pipeline.finished:
+            raise SinkError(self.ended_message() + " There is nothing left to record; start "
+                            "again (with --loop to play a file again and again) to record it.")
         sink = make_recorder(self.config, path, self.fps)
         self.outputs.recording = str(path)
         self.meters.set_extra("rec", Path(path).name)
-        return self.pipeline.add_sink(sink)
+        added = self.pipeline.add_sink(sink)
+
+        def taken(future: Future) -> None:
+            if (future.exception() is not None or not future.result()) \
+                    and self.outputs.recording == str(path):
+                self.outputs.recording = ""
+                self.meters.set_extra("rec", "off")
+
+        added.add_done_callback(taken)
+        return added
+
+    @property
+    def ended(self) -> RunEnd | None:
+        """Why the run ended by itself (frame limit, end of the file), or None while it runs
+        or when it was stopped."""
+        return self.pipeline.ended if self.pipeline.finished else None
+
+    def ended_message(self) -> str:
+        if self.pipeline.ended is RunEnd.SOURCE_ENDED:
+            return f"The video {Path(self.config.input.file).name} has ended."
+        if self.pipeline.ended is RunEnd.FRAME_LIMIT:
+            return f"The run ended after {self.pipeline.frames_out} frames (--frames)."
+        return "The run has ended."
+
+    def outputs_closed(self) -> str:
+        """After the run ended (the output thread closed every output): mark the outputs off;
+        returns the path of the recording that was finalised, or ""."""
+        path, self.outputs.recording = self.outputs.recording, ""
+        if self.outputs.virtual_cam == "on":
+            self.outputs.virtual_cam = "off"
+        self.meters.set_extra("rec", "off")
+        return path
 
     def stop_recording(self) -> Future:
         self.outputs.recording = ""
@@ -365,6 +407,8 @@ def build_app(config: AppConfig, *, benchmark: bool = False,
         pipeline = Pipeline(
             source, holder, holder, sinks=list(extra_sinks or []), settings=settings,
             guard=PrivacyGuard(config.privacy),
+            label=label_from_config(config.label.text, config.label.position,
+                                    config.label.size),
             options=PipelineOptions(frames=config.pipeline.frames, 
                                     lossless=offline(config),
                                     fps=float(getattr(source, "fps", 0) or config.input.fps),

@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--camera", help="camera index or device path (default 0)")
     src.add_argument("--input", metavar="VIDEO_OR_IMAGE",
                      help="use a video file or a still image instead of the camera")
-    src.add_argument("--resolution", metavar="WxH", help="camera size requested / files scaled to")
+    src.add_argument("--resolution", metavar="WxH", help="camera size requested (default 1280x720; the camera delivers what it "
+                          "negotiates) / files fitted into, letterboxed (default: the file's "
+                          "own size)")
     src.add_argument("--fps", type=float,
                      help="camera fps requested; pace of a still image (video files play at "
                           "their own rate)")
@@ -80,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--faces-out", metavar="FILE",
                      help="write every output frame's faces (box, keypoints, track, swapped, "
                           "hidden) to FILE as JSON lines")
+
+    out.add_argument("--label", metavar="TEXT",
+                     help="draw a disclosure label (e.g. 'AI face swap') on what viewers see")
+    out.add_argument("--label-position",
+                     choices=("top-left", "top-right", "bottom-left", "bottom-right"))
+    out.add_argument("--label-size", type=float, metavar="FRACTION",
+                     help="label text height as a fraction of the frame height (default 0.04)")
 
     bench = p.add_argument_group("benchmark")
     bench.add_argument("--benchmark", action="store_true",
@@ -146,6 +155,9 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
     put("output.virtual_cam_device", args.vcam_device)
     put("output.record", args.record)
     put("output.faces_out", args.faces_out)
+    put("label.text", args.label)
+    put("label.position", args.label_position)
+    put("label.size", args.label_size)
     if args.no_preview or args.benchmark:
         put("output.preview", False)
     frames = args.frames

@@ -43,7 +43,9 @@ def _opt(default: Any, *, choices: Iterable[Any] | None = None, min: float | Non
 class InputConfig:
     camera: str = _opt("0", help="camera index or device path")
     file: str = _opt("", help="video or still image used instead of the camera")
-    resolution: str = _opt("1280x720", help="WxH requested from the camera / scaled to")
+    resolution: str = _opt(
+        "", help="WxH asked of the camera (empty: 1280x720) / files fitted into, letterboxed "
+                 "(empty: a file keeps its own size)")
     fps: float = _opt(30.0, min=1, max=240,
                       help="requested camera fps; pace of a still image (videos keep their own)")
     realtime: bool = _opt(True, help="pace file input like a camera (else as fast as possible)")
@@ -197,8 +199,20 @@ class OutputConfig:
     virtual_cam_size: str = _opt("", help="WxH sent to the virtual camera; empty = frame size")
     virtual_cam_fps: float = _opt(0.0, min=0, max=240, help="0 = input fps")
     record: str = _opt("", help="record the output to this video file")
-    record_codec: str = _opt("mp4v", choices=("mp4v", "MJPG", "XVID", "avc1"))
+    record_codec: str = _opt(
+        "h264", choices=("h264", "mp4v", "MJPG", "XVID", "avc1"),
+        help="h264 (.mp4 .mkv .mov), mp4v (.mp4 .mov .mkv .avi), MJPG (.avi .mkv .mov), XVID "
+             "(.avi); frames keep their capture times (PyAV; without it OpenCV repeats frames)")
     faces_out: str = _opt("", help="write every output frame's faces to this JSON-lines file")
+
+
+@dataclass
+class LabelConfig:
+    text: str = _opt("", help="disclosure text drawn on what viewers see (virtual camera, "
+                              "recording, preview), e.g. 'AI face swap'; empty = off")
+    position: str = _opt("bottom-right",
+                         choices=("top-left", "top-right", "bottom-left", "bottom-right"))
+    size: float = _opt(0.04, min=0.01, max=0.25, help="text height, fraction of the frame height")
 
 
 @dataclass
@@ -216,6 +230,7 @@ class AppConfig:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -350,7 +365,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def validate(config: AppConfig) -> AppConfig:
     """Cross-field checks that single-key validation cannot do."""
-    parse_resolution(config.input.resolution)
+    if config.input.resolution:
+        parse_resolution(config.input.resolution)
     if config.output.virtual_cam_size:
         parse_resolution(config.output.virtual_cam_size)
     if config.face.det_size % 32:

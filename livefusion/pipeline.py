@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ from livefusion.sources import SourceEnded
 from livefusion.stages import (
     BlendStage,
     GuardStage,
+    OverlayStage,
     InferenceStage,
     PassthroughBlend,
     PassthroughInference,
@@ -83,6 +85,13 @@ class PipelineOptions:
     # Offline runs (the as-fast-as-possible benchmark): hand-offs wait instead of dropping, so
     # every frame is processed and throughput is the slowest stage's. Never for live input.
     lossless: bool = False
+
+
+class RunEnd(str, Enum):
+    """Why a run ended by itself (not stopped by its owner)."""
+
+    FRAME_LIMIT = "frame limit"  # options.frames output frames were done
+    SOURCE_ENDED = "source ended"  # a file without loop reached its end
 
 
 class _DefaultGuard:
@@ -141,6 +150,7 @@ class Pipeline:
         options: PipelineOptions | None = None,
         meters: Meters | None = None,
         guard: GuardStage | None | _DefaultGuard = DEFAULT_GUARD,
+        label: OverlayStage | None = None,
     ) -> None:
         self.source = source
         self.inference = inference or PassthroughInference()
@@ -148,6 +158,8 @@ class Pipeline:
         # Fail closed unless told otherwise: a pipeline built without naming a guard gets the
         # default privacy guard; guard=None is an explicit "no guard" (tests of the mechanics).
         self.guard: GuardStage | None = PrivacyGuard() if isinstance(guard, _DefaultGuard) else guard
+        # Drawn after the guard on every frame viewers see (the disclosure label), or None.
+        self.label = label
         self.settings = settings or SettingsBox()
         self.options = options or PipelineOptions()
         self.meters = meters or Meters(window=self.options.meter_window)
@@ -166,6 +178,7 @@ class Pipeline:
         self._order_violations = 0
         self.sink_failures: dict[str, str] = {}
         self.end_reason = ""
+        self.ended: RunEnd | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -323,6 +336,7 @@ class Pipeline:
                 except Exception as exc:
                     if _is_source_end(exc):
                         self.end_reason = "source ended"
+                        self.ended = RunEnd.SOURCE_ENDED
                         log.info("source ended after %d frames", seq)
                         break
                     self._errors.report("capture", seq, exc)
@@ -439,6 +453,7 @@ class Pipeline:
                 self._finish(packet)
                 if self.options.frames and self._frames_out >= self.options.frames:
                     self.end_reason = f"{self._frames_out} frames done"
+                    self.ended = RunEnd.FRAME_LIMIT
                     self._finished.set()
                     self._stop.set()
                     self._slot_in.close()
@@ -466,6 +481,8 @@ class Pipeline:
                 packet.frame = packet.original
         if self.guard is not None:
             self._guard(packet)
+        if self.label is not None:
+            self._draw_label(packet)
         for sink in list(self._sinks):
             try:
                 with packet.timed(f"sink:{sink.name}"):
@@ -497,6 +514,16 @@ class Pipeline:
             packet.privacy = PrivacyVerdict(GuardAction.START, (HideReason.ERROR,), ((0, 0, w, h),))
         if packet.privacy is not None:
             self.meters.count_privacy(packet.privacy)
+
+    def _draw_label(self, packet: FramePacket) -> None:
+        """After the guard: the label goes on whatever viewers get. Should it fail, the frame
+        goes out without it (the guard's work is kept) and the failure is counted."""
+        assert self.label is not None
+        try:
+            with packet.timed("label"):
+                packet.frame = self.label.apply(packet.frame)
+        except Exception as exc:
+            self._errors.report("label", packet.seq, exc)
 
     def _on_sink_failure(self, sink: SinkLike, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"

@@ -8,7 +8,8 @@ pipeline then stops that sink and keeps the others.
 
 - `VirtualCameraSink`: pyvirtualcam (OBS / Unity Capture on Windows, OBS on macOS,
   v4l2loopback on Linux), BGR in, so no colour conversion on our side.
-- `RecorderSink`: a video file through cv2.VideoWriter, finalised on close, watching the disk.
+- `RecorderSink`: a video file that keeps real time (PyAV with timestamps, or cv2.VideoWriter
+  repeating frames), finalised on close, watching the disk.
 - `NullSink`, `CallbackSink` (hands packets to the UI).
 """
 
@@ -23,11 +24,20 @@ import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 
 from livefusion.errors import LiveFusionError
-from livefusion.sources import scale_frame
+from livefusion.recording import (
+    RECORD_CODECS,
+    FrameWriter,
+    RecordBackend,
+    RecordClock,
+    WriteError,
+    containers_for,
+    default_backend,
+    open_writer,
+)
+from livefusion.sources import fit_frame
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +141,8 @@ class VirtualCameraSink:
     """Sends frames to a virtual camera through pyvirtualcam, in BGR (no colour conversion).
 
     width/height/fps of 0 or None are taken from the first frame (and 30 fps). A frame of
-    another size is scaled to the camera's (`scale_frame`: centre crop to its aspect, then
-    resize). `backend`/`device` select a pyvirtualcam backend and device; None tries every
+    another size is fitted into the camera's (`fit_frame`: letterboxed, never cropped or
+    stretched). `backend`/`device` select a pyvirtualcam backend and device; None tries every
     registered backend on its default device.
     """
 
@@ -178,7 +188,7 @@ class VirtualCameraSink:
     def send(self, frame: np.ndarray, packet: Any = None) -> None:
         if self.camera is None:
             self.open(frame.shape[1], frame.shape[0])
-        frame = scale_frame(frame, (self.width, self.height))
+        frame = fit_frame(frame, (self.width, self.height))
         try:
             self.camera.send(np.ascontiguousarray(frame))
         except Exception as exc:  # driver gone, device reconfigured, ...
@@ -205,47 +215,48 @@ class DiskUsage(NamedTuple):
 DiskUsageFn = Callable[[str], Any]  # like shutil.disk_usage: returns an object with .free
 
 
-# File types each recording codec is known to write with OpenCV's FFmpeg backend; any other
-# name (or none) makes VideoWriter fail, or write nothing, only once frames arrive.
-RECORD_CONTAINERS: dict[str, tuple[str, ...]] = {
-    "mp4v": (".mp4", ".m4v", ".mov", ".avi"),
-    "avc1": (".mp4", ".m4v", ".mov"),
-    "MJPG": (".avi",),
-    "XVID": (".avi",),
-}
-
-
 class RecorderSink:
-    """Records the output to a video file with cv2.VideoWriter.
+    """Records the output to a video file that keeps real time (see `livefusion.recording`).
 
-    The folder must exist (checked at construction); the writer opens on the first frame (or
-    `open`) and a codec OpenCV cannot use raises SinkError naming it. `close()` finalises the
+    Each frame is written at its time from `clock`: its capture time (`packet.t_capture_ns`;
+    a frame without a later one than the last gets the next slot at `fps`) or k / fps. With
+    PyAV (the default when installed) the file gets those times as timestamps; with OpenCV
+    (`backend=RecordBackend.OPENCV`, or PyAV missing) frames are repeated or dropped to keep
+    a fixed rate on time. The duration of the file is the time the frames covered.
+
+    The folder, the codec (`RECORD_CODECS`) and the file type it can be written to are checked
+    at construction; the writer opens on the first frame (or `open`). `close()` finalises the
     file so it plays; it is safe to call from any thread and more than once.
 
-    cv2.VideoWriter.write fails silently, so every `check_every` frames the recorder checks
-    the free space (`disk_usage`, injectable) and that the file keeps growing; when free space
-    drops below `min_free_bytes`, or the file has not grown for `stall_frames` frames, it
-    finalises what it has and raises SinkError.
+    Every `check_every` frames the recorder checks the free space (`disk_usage`, injectable)
+    and that the file keeps growing (cv2.VideoWriter.write fails silently); when free space
+    drops below `min_free_bytes`, the file has not grown for `stall_frames` frames, or a write
+    fails, it finalises what it has and raises SinkError.
     """
 
-    def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "mp4v", *,
+    def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "h264", *,
                  name: str = "recorder", min_free_bytes: int = 100 * 1024 * 1024,
                  check_every: int = 30, stall_frames: int = 300,
-                 disk_usage: DiskUsageFn = shutil.disk_usage) -> None:
+                 disk_usage: DiskUsageFn = shutil.disk_usage,
+                 clock: RecordClock = RecordClock.CAPTURE,
+                 backend: RecordBackend | None = None) -> None:
         self.name = name
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 30.0
-        if len(codec) != 4:
-            raise SinkError(f"recording codec {codec!r} must be a 4-letter FourCC such as mp4v "
-                            "or MJPG")
+        self.backend = backend or default_backend()
+        self.clock = clock
+        if codec not in RECORD_CODECS:
+            raise SinkError(f"recording codec {codec!r} is not known; use one of "
+                            f"{', '.join(RECORD_CODECS)} (output.record_codec)")
         self.codec = codec
-        containers = RECORD_CONTAINERS.get(codec)
-        if containers is not None and self.path.suffix.lower() not in containers:
+        self._codec = RECORD_CODECS[codec]
+        containers = containers_for(self._codec, self.backend)
+        if self.path.suffix.lower() not in containers:
             raise SinkError(
                 f"cannot record to {self.path}: codec {codec} writes "
-                f"{' / '.join(containers)} files; name the file e.g. "
+                f"{' / '.join(containers)} files here ({self.backend.value}); name the file e.g. "
                 f"{self.path.with_suffix(containers[0]).name}, or pick another codec "
-                f"(output.record_codec: MJPG or XVID for .avi, mp4v or avc1 for .mp4)")
+                f"(output.record_codec: {', '.join(RECORD_CODECS)})")
         self.folder = self.path.absolute().parent
         if not self.folder.is_dir():
             raise SinkError(f"cannot record to {self.path}: the folder {self.folder} does not "
@@ -255,12 +266,19 @@ class RecorderSink:
         self.stall_frames = stall_frames
         self._disk_usage = disk_usage
         self._lock = threading.Lock()
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: FrameWriter | None = None
         self._size = (0, 0)
         self._last_bytes = -1
         self._frames_since_growth = 0
+        self._t0_ns: int | None = None
+        self._last_t = -1.0
         self.frames = 0
         self.closed = False
+
+    @property
+    def duration_s(self) -> float:
+        """The time the frames written so far cover (last frame's time + one interval)."""
+        return max(self._last_t, 0.0) + 1.0 / self.fps if self.frames else 0.0
 
     def open(self, width: int, height: int, fps: float | None = None) -> None:
         with self._lock:
@@ -273,25 +291,42 @@ class RecorderSink:
             raise SinkError(f"recorder for {self.path} is closed")
         self.fps = fps or self.fps
         self._check_free_space()
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.codec), self.fps,
-                                 (int(width), int(height)))
-        if not writer.isOpened():
-            writer.release()
-            raise SinkError(f"cannot record to {self.path} with codec {self.codec}: OpenCV "
-                            "could not open a writer for it; use mp4v with a .mp4 file or MJPG "
-                            "with a .avi file")
-        self._writer = writer
-        self._size = (int(width), int(height))
+        size = (max(2, int(width) // 2 * 2), max(2, int(height) // 2 * 2))  # 4:2:0 needs even
+        try:
+            self._writer = open_writer(self.backend, self.path, self._codec, size, self.fps)
+        except WriteError as exc:
+            raise SinkError(f"cannot record to {self.path} with codec {self.codec}: {exc}; "
+                            f"use h264 or mp4v with a .mp4 file or MJPG with a .avi file") from exc
+        self._size = size
         self._last_bytes = self.path.stat().st_size if self.path.exists() else 0
         self._frames_since_growth = 0
-        log.info("recording %dx%d@%g %s to %s", width, height, self.fps, self.codec, self.path)
+        log.info("recording %dx%d@%g %s (%s, %s time) to %s", *size, self.fps, self.codec,
+                 self.backend.value, self.clock.value, self.path)
+
+    def _frame_time(self, packet: Any) -> float:
+        """Seconds from the first frame to this one, on the recorder's clock."""
+        step = self._last_t + 1.0 / self.fps
+        t_ns = getattr(packet, "t_capture_ns", None) if self.clock is RecordClock.CAPTURE else None
+        if not t_ns:
+            return max(step, 0.0)
+        if self._t0_ns is None:
+            self._t0_ns = int(t_ns) - round(max(step, 0.0) * 1e9)
+        t = (int(t_ns) - self._t0_ns) / 1e9
+        return t if t > self._last_t else step
 
     def send(self, frame: np.ndarray, packet: Any = None) -> None:
         with self._lock:
             if self._writer is None:
                 self._open_locked(frame.shape[1], frame.shape[0], None)
             assert self._writer is not None
-            self._writer.write(scale_frame(frame, self._size))
+            t = self._frame_time(packet)
+            try:
+                self._writer.write(fit_frame(frame, self._size), t)
+            except WriteError as exc:
+                self._close_locked()
+                raise SinkError(f"recording to {self.path} stopped: writing failed ({exc}); "
+                                "free some space or record to another disk") from exc
+            self._last_t = t
             self.frames += 1
             if self.frames % self.check_every == 0:
                 self._check_disk()
@@ -338,8 +373,14 @@ class RecorderSink:
         writer, self._writer = self._writer, None
         self.closed = True
         if writer is not None:
-            writer.release()
-            log.info("recorded %d frames to %s", self.frames, self.path)
+            try:
+                writer.close()
+            except (WriteError, OSError) as exc:
+                raise SinkError(f"recording to {self.path} could not be finalised ({exc}); "
+                                "free some space or record to another disk") from exc
+            finally:
+                log.info("recorded %d frames (%.1f s) to %s", self.frames, self.duration_s,
+                         self.path)
 
 
 # ----- background writing ----------------------------------------------------------------------

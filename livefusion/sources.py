@@ -11,7 +11,8 @@ second, so the pipeline can stop within a second.
 - `CameraSource` (in `livefusion.camera`): a webcam through OpenCV.
 - `ReconnectingSource`: wraps a live source; when it fails it reports "lost", retries opening
   with exponential backoff on a background thread and resumes when the device is back.
-- `Rescaler`: scales another source's frames to a requested size (`--resolution` with files).
+- `Rescaler`: fits another source's frames into a requested size, letterboxed, never cropped
+  or stretched (`--resolution` with files; without it a file keeps its own size).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 0.25  # longest a paced read() sleeps before returning None ("not yet")
 DEFAULT_FILE_FPS = 30.0
+CAMERA_DEFAULT_SIZE = (1280, 720)  # asked of a camera when input.resolution is not set
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jp2", ".pgm", ".ppm", ".pnm"}
 )
@@ -119,11 +121,11 @@ class Pacer:
 # ----- scaling -------------------------------------------------------------------------------
 
 
-def scale_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale `frame` to `size` (w, h) without distorting it.
+def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Fit `frame` into `size` (w, h) without cropping or stretching it (letterbox).
 
-    When the aspect ratios differ the frame is first cropped around its centre to the target
-    aspect (like a webcam does when asked for another aspect), then resized. Returns `frame`
+    The frame is scaled by one factor so that it fits inside `size`, and centred on black
+    bands where the aspect ratios differ; nothing of the picture is cut off. Returns `frame`
     itself when it already has `size`.
 
     Interpolation: INTER_AREA only when shrinking to half or less, where bilinear would alias
@@ -134,22 +136,21 @@ def scale_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     fh, fw = frame.shape[:2]
     if (fw, fh) == (w, h):
         return frame
-    if fw * h != fh * w:
-        if fw * h > fh * w:  # source is wider: crop the sides
-            cw = max(1, round(fh * w / h))
-            x0 = (fw - cw) // 2
-            frame = frame[:, x0:x0 + cw]
-        else:  # source is taller: crop top and bottom
-            ch = max(1, round(fw * h / w))
-            y0 = (fh - ch) // 2
-            frame = frame[y0:y0 + ch]
-        fh, fw = frame.shape[:2]
-    halving = w * 2 <= fw and h * 2 <= fh
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if halving else cv2.INTER_LINEAR)
+    scale = min(w / fw, h / fh)
+    sw, sh = min(w, max(1, round(fw * scale))), min(h, max(1, round(fh * scale)))
+    halving = scale <= 0.5
+    scaled = cv2.resize(frame, (sw, sh),
+                        interpolation=cv2.INTER_AREA if halving else cv2.INTER_LINEAR)
+    if (sw, sh) == (w, h):
+        return scaled
+    canvas = np.zeros((h, w) + frame.shape[2:], frame.dtype)
+    x0, y0 = (w - sw) // 2, (h - sh) // 2
+    canvas[y0:y0 + sh, x0:x0 + sw] = scaled
+    return canvas
 
 
 class Rescaler:
-    """Wraps a source and delivers its frames at `size` (w, h), see `scale_frame`."""
+    """Wraps a source and delivers its frames fitted into `size` (w, h), see `fit_frame`."""
 
     def __init__(self, source: Source, size: tuple[int, int]) -> None:
         self.source = source
@@ -163,7 +164,7 @@ class Rescaler:
 
     def read(self) -> np.ndarray | None:
         frame = self.source.read()
-        return None if frame is None else scale_frame(frame, self.target)
+        return None if frame is None else fit_frame(frame, self.target)
 
     def close(self) -> None:
         self.source.close()
@@ -178,7 +179,7 @@ class Rescaler:
 
     @property
     def description(self) -> str:
-        return f"{self.source.description} scaled to {self.target[0]}x{self.target[1]}"
+        return f"{self.source.description} fitted into {self.target[0]}x{self.target[1]}"
 
     @property
     def is_live(self) -> bool:
@@ -397,8 +398,10 @@ def open_source(config: "AppConfig | InputConfig", *, scale_files: bool = True,
     """Build (not open) the source the config asks for.
 
     `input.file` set: an `ImageSource` (by extension) or a `VideoFileSource`, paced when
-    `input.realtime`, scaled to `input.resolution` when `scale_files` and the sizes differ.
-    Otherwise a `CameraSource` for `input.camera` requesting `input.resolution` at `input.fps`,
+    `input.realtime`; with `input.resolution` set (and `scale_files`) fitted into that size
+    (letterbox), else at the file's own size. Otherwise a `CameraSource` for `input.camera`
+    requesting `input.resolution` (default `CAMERA_DEFAULT_SIZE`) at `input.fps`; it delivers
+    what it negotiates,
     wrapped in a `ReconnectingSource` when `reconnect_max_s` is given (taken from
     `pipeline.reconnect_max_s` when an `AppConfig` is passed). Call `open()` on the result.
     """
@@ -409,14 +412,15 @@ def open_source(config: "AppConfig | InputConfig", *, scale_files: bool = True,
     inp = getattr(config, "input", config)
     if reconnect_max_s is None and hasattr(config, "pipeline"):
         reconnect_max_s = config.pipeline.reconnect_max_s  # type: ignore[union-attr]
-    width, height = parse_resolution(inp.resolution)
+    requested = parse_resolution(inp.resolution) if inp.resolution else None
     if inp.file:
         source: Source
         if is_image_path(inp.file):
             source = ImageSource(inp.file, fps=inp.fps, realtime=inp.realtime)
         else:
             source = VideoFileSource(inp.file, realtime=inp.realtime, loop=inp.loop)
-        return Rescaler(source, (width, height)) if scale_files else source
+        return Rescaler(source, requested) if scale_files and requested else source
+    width, height = requested or CAMERA_DEFAULT_SIZE
 
     def make_camera() -> Source:
         return CameraSource(inp.camera, width, height, inp.fps, backend=inp.camera_backend,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from livefusion.packet import FramePacket
 
 
@@ -25,6 +27,12 @@ class StageFailure(RuntimeError):
 
 
 @runtime_checkable
+class OverlayStage(Protocol):
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """A new frame with something drawn on it (the disclosure label); output thread, after
+        the guard, before every sink."""
+
+
 class GuardStage(Protocol):
     def guard(self, packet: FramePacket) -> None:
         """Make `packet.frame` safe for viewers and set `packet.privacy`; output thread,

@@ -250,6 +250,17 @@ def test_a_recording_name_the_codec_cannot_write_stops_at_start_with_the_fix(nam
     code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam", "--frames",
                          "5", "--record", str(target), "--no-realtime")
     assert code == 2, text
-    assert "codec mp4v writes .mp4" in text and target.with_suffix(".mp4").name in text
+    assert "codec h264 writes .mp4" in text and target.with_suffix(".mp4").name in text
     assert "frames out" not in text  # refused before the run, not after it
     assert not target.exists()
+
+
+def test_loop_plays_a_file_again_and_again_headless(clip, no_thread_leak):
+    """The clip has 40 frames; --loop keeps it going until --frames is reached."""
+    code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam", "--loop",
+                         "--no-realtime", "--frames", "100")
+    assert code == 0, text
+    assert "stopped (100 frames done): 100 frames out" in text
+    code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam",
+                         "--no-realtime", "--frames", "100")
+    assert code == 0 and "stopped (source ended): 40 frames out" in text, text

@@ -19,7 +19,7 @@ from livefusion.sources import (
     SourceError,
     VideoFileSource,
     open_source,
-    scale_frame,
+    fit_frame,
 )
 from livefusion.reconnect import ReconnectingSource
 from tests.media_helpers import FakeClock, frame_index, level_frame, make_video
@@ -255,19 +255,41 @@ def test_bad_images_raise_source_error_naming_the_file(tmp_path: Path, content):
 # ----- scaling and choosing ------------------------------------------------------------------
 
 
-def test_scale_frame_keeps_same_size_frames_untouched():
+def test_fit_frame_keeps_same_size_frames_untouched():
     frame = level_frame(2, (64, 48))
-    assert scale_frame(frame, (64, 48)) is frame
+    assert fit_frame(frame, (64, 48)) is frame
 
 
-def test_scale_frame_crops_to_the_target_aspect_instead_of_stretching():
-    frame = np.zeros((100, 400, 3), np.uint8)   # 4:1, with red side bands
-    frame[:, :100] = (0, 0, 255)
-    frame[:, 300:] = (0, 0, 255)
-    frame[:, 100:300] = (0, 255, 0)             # a 2:1 green middle
-    out = scale_frame(frame, (200, 100))        # 2:1 target: only the middle survives
+def test_fit_frame_letterboxes_instead_of_cropping_or_stretching():
+    frame = np.zeros((400, 100, 3), np.uint8)   # portrait 1:4, red top and bottom quarters
+    frame[:100] = (0, 0, 255)
+    frame[300:] = (0, 0, 255)
+    frame[100:300] = (0, 255, 0)
+    out = fit_frame(frame, (200, 100))          # landscape target: the whole picture, smaller
     assert out.shape == (100, 200, 3)
-    assert (out[:, :, 1] == 255).all() and (out[:, :, 2] == 0).all()
+    picture = out[:, 88:112]                    # 25 px wide, centred
+    assert (out[:, :87] == 0).all() and (out[:, 113:] == 0).all()   # black side bands
+    assert (picture[2:23, :, 2] > 200).all()    # red top kept (not cropped)
+    assert (picture[77:98, :, 2] > 200).all()   # red bottom kept
+    assert (picture[30:70, :, 1] > 200).all()   # green middle, not stretched sideways
+    wide = fit_frame(np.full((100, 400, 3), 255, np.uint8), (200, 100))
+    assert (wide[:25] == 0).all() and (wide[75:] == 0).all() and (wide[26:74] == 255).all()
+
+
+def test_a_file_keeps_its_own_size_unless_a_resolution_is_set(tmp_path: Path):
+    portrait = _write(tmp_path / "tall.png", np.full((120, 60, 3), 90, np.uint8))
+    own = open_source(InputConfig(file=str(portrait)))
+    own.open()
+    assert own.size == (60, 120) and own.read().shape == (120, 60, 3)
+    own.close()
+    fitted = open_source(InputConfig(file=str(portrait), resolution="160x90"))
+    fitted.open()
+    frame = fitted.read()
+    fitted.close()
+    assert fitted.size == (160, 90) and frame.shape == (90, 160, 3)
+    assert (frame[:, 57:102] == 90).all() and (frame[:, :56] == 0).all()  # all of it, centred
+    camera = open_source(InputConfig(camera="2"))
+    assert camera.requested[:2] == (1280, 720)  # no resolution: the camera is asked for 720p
 
 
 def test_rescaler_delivers_the_requested_size(clip: Path):

@@ -113,6 +113,7 @@ class PreviewWidget(QWidget):
         self._swap_off = False  # the window's current setting (frames may still lag behind)
         self._reveal = ""  # the window's reveal warning (swap off or a faint swap), if any
         self._marker = ""  # the guard marker for the shown packet; "" when the guard passed it
+        self._notice = ""  # a message over the picture (e.g. the video has ended), if any
         self._mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
     def sizeHint(self) -> QSize:
@@ -180,6 +181,16 @@ class PreviewWidget(QWidget):
         """The guard marker drawn over the shown frame; "" when there is none."""
         return self._marker if self._packet is not None else ""
 
+    def set_notice(self, text: str) -> None:
+        """A message drawn over the middle of the picture ("" to remove it)."""
+        if text != self._notice:
+            self._notice = text
+            self.update()
+
+    @property
+    def notice(self) -> str:
+        return self._notice
+
     def set_help(self, lines: list[tuple[str, str]] | None) -> None:
         self._help = lines
         self.update()
@@ -210,6 +221,8 @@ class PreviewWidget(QWidget):
                 painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
             else:
                 self._paint_frame(painter)
+            if self._notice:
+                self._paint_notice(painter)
             if self._help is not None:
                 self._paint_help(painter)
             if self.swap_off_shown:
@@ -241,6 +254,18 @@ class PreviewWidget(QWidget):
             self._paint_errors(painter, target)
         if self._marker:
             self._paint_guard_marker(painter, target)
+
+    def _paint_notice(self, painter: QPainter) -> None:
+        area = QRectF(self.rect()).adjusted(24, 24, -24, -24)
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        metrics = painter.fontMetrics()
+        text_rect = QRectF(metrics.boundingRect(area.toRect(), int(flags), self._notice))
+        box = text_rect.adjusted(-16, -12, 16, 12)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(PANEL_BG)
+        painter.drawRoundedRect(box, 8, 8)
+        painter.setPen(Qt.GlobalColor.white)
+        painter.drawText(text_rect, int(flags), self._notice)
 
     def _paint_before_after(self, painter: QPainter, target: QRectF) -> None:
         assert self._before is not None

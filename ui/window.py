@@ -27,7 +27,9 @@ from livefusion.config import AppConfig
 from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
+from livefusion.pipeline import RunEnd
 from livefusion.settings import LiveSettings
+from livefusion.recording import record_extension
 from livefusion.sinks import SinkError
 from ui import dialogs
 from ui.bridge import FrameBridge, Relay
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 250
 SWAP_OFF_STYLE = "QLabel { color: white; background: #c81010; font-weight: bold; }"
-RECORD_EXTENSIONS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi", "XVID": ".avi"}
 EnsureModels = Callable[[QWidget, AppConfig], "tuple[bool, str]"]
 
 
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self.recording_finalised: Future | None = None
         self._started = False
         self._stopped = False
+        self._end_seen: LiveApp | None = None  # the app whose end was already shown
         self._cameras: list[tuple[str, str]] = []
         self.bridge = FrameBridge(self)
         self.bridge.connect_to(self._on_frame)
@@ -211,6 +213,8 @@ class MainWindow(QMainWindow):
         return self.preview.timer.stats()
 
     def refresh_status(self) -> None:
+        if self._check_end():
+            return
         outputs = self.app.outputs
         vcam = outputs.virtual_cam
         if vcam == "on" and outputs.virtual_cam_message:
@@ -227,6 +231,26 @@ class MainWindow(QMainWindow):
         self.controls.show_state(settings,
                                  OutputsView(outputs.virtual_cam == "on", bool(outputs.recording)))
         self._show_sources()
+
+    def _check_end(self) -> bool:
+        """The run ended by itself: after --frames N the window closes (the app exits 0);
+        at the end of a video file it stays, and the picture and the status say so. True when
+        the window was closed."""
+        ended = self.app.ended
+        if ended is None or self._end_seen is self.app or self._stopped:
+            return False
+        self._end_seen = self.app
+        if ended is RunEnd.FRAME_LIMIT:
+            log.info("%s Closing the window.", self.app.ended_message())
+            self.close()
+            return True
+        saved = self.app.outputs_closed()
+        notice = (f"{self.app.ended_message()}\nStart it with --loop to play it again and "
+                  "again, or choose another input.")
+        self.preview.set_notice(notice)
+        self._message(notice.replace("\n", " ") + (f" Recording saved: {saved}" if saved
+                                                   else ""), 0)
+        return False
 
     def _reveal_text(self, settings: LiveSettings) -> str:
         return reveal_warning(settings.swap_enabled, settings.opacity,
@@ -349,6 +373,11 @@ class MainWindow(QMainWindow):
             self._message("No virtual camera driver; the preview keeps running.", 10000)
 
     def set_recording(self, on: bool) -> None:
+        if on and self.app.ended is not None:
+            self._message(f"{self.app.ended_message()} There is nothing left to record; start "
+                          "again (with --loop to play a file again and again) to record it.",
+                          10000)
+            return
         if not on:
             if self.app.outputs.recording:
                 path = self.app.outputs.recording
@@ -359,7 +388,7 @@ class MainWindow(QMainWindow):
             return
         if self.app.outputs.recording:
             return
-        ext = RECORD_EXTENSIONS.get(self.app.config.output.record_codec, ".mp4")
+        ext = record_extension(self.app.config.output.record_codec)
         path = self.recordings_dir / f"livefusion-{datetime.now():%Y%m%d-%H%M%S}{ext}"
         try:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
@@ -486,6 +515,7 @@ class MainWindow(QMainWindow):
     def _input_switched(self, old: LiveApp, new: LiveApp, camera: str) -> None:
         """`new` has the engine and settings of `old` (stopped): show it."""
         self.app = new
+        self.preview.set_notice("")
         self._subscribe(new)
         if old.virtual_cam_wanted:
             self.set_virtual_cam(True)
