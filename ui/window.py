@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from livefusion.app import LiveApp
-from livefusion.config import AppConfig
+from livefusion.config import AppConfig, same_file_key, unique_paths
 from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
@@ -42,6 +42,8 @@ from ui.status import engine_provider, reveal_warning, status_view
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 250
+MESSAGE_MS = 5000  # the shortest a status-bar message stays up
+IMPORTANT_MS = 10000  # where a recording went, and other things a user must be able to read
 SWAP_OFF_STYLE = "QLabel { color: white; background: #c81010; font-weight: bold; }"
 RECORD_EXTENSIONS = {"mp4v": ".mp4", "avc1": ".mp4", "MJPG": ".avi", "XVID": ".avi"}
 EnsureModels = Callable[[QWidget, AppConfig], "tuple[bool, str]"]
@@ -65,6 +67,7 @@ class MainWindow(QMainWindow):
         self.last_dialog: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
         self.stop_seconds: float | None = None
+        self.message_until = 0.0  # time.monotonic() at which the status message goes
         self.recording_finalised: Future | None = None
         self._started = False
         self._stopped = False
@@ -113,6 +116,10 @@ class MainWindow(QMainWindow):
         # whole line is in the tooltip.
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addPermanentWidget(self.status_label, 1)
+        # A message gets the whole bar while it is up: the 4 Hz status line steps aside rather
+        # than squeezing it to a few letters.
+        self.statusBar().messageChanged.connect(
+            lambda text: self.status_label.setVisible(not text))
         self.sources.add_requested.connect(self.add_source_files)
         self.sources.browse_requested.connect(self.open_source_dialog)
         self.sources.remove_requested.connect(self.remove_source)
@@ -247,7 +254,10 @@ class MainWindow(QMainWindow):
         entries = [SourceEntry(s.name, tuple(str(p) for p in s.paths)) for s in identities]
         self.sources.set_sources(entries, self.app.settings.snapshot().active_source)
 
-    def _message(self, text: str, ms: int = 5000) -> None:
+    def _message(self, text: str, ms: int = MESSAGE_MS) -> None:
+        """Show `text` for `ms` (at least MESSAGE_MS; 0 = until the next message)."""
+        ms = max(ms, MESSAGE_MS) if ms else 0
+        self.message_until = time.monotonic() + ms / 1000.0 if ms else float("inf")
         self.statusBar().showMessage(text, ms)
 
     def _show_box(self, box: QMessageBox) -> None:
@@ -355,7 +365,9 @@ class MainWindow(QMainWindow):
                 # Done once the file is finalised (the sink leaves the list a moment earlier).
                 self.recording_finalised = self.app.stop_recording()
                 self._when_done(self.recording_finalised,
-                                lambda f: self._message(f"Recording saved: {path}"))
+                                lambda f: self._message(
+                                    f"Recording saved: {path}  (recordings go to "
+                                    f"{self.recordings_dir})", IMPORTANT_MS))
             return
         if self.app.outputs.recording:
             return
@@ -372,7 +384,7 @@ class MainWindow(QMainWindow):
                 "be created and written, or choose another codec (output.record_codec)."))
             return
         self._when_done(started, lambda f: self._check(f, "Recording"))
-        self._message(f"Recording to {path}")
+        self._message(f"Recording to {path}", IMPORTANT_MS)
 
     # --- source faces ----------------------------------------------------------------------------
 
@@ -391,8 +403,18 @@ class MainWindow(QMainWindow):
         """Each photo becomes one source face; the last one added becomes active."""
         if not paths or not self._models_ready():
             return
+        paths = self._new_photos(paths)
         for number, path in enumerate(paths, start=1):
             self._add_identity([path], make_active=number == len(paths))
+
+    def _new_photos(self, paths: list[str]) -> list[str]:
+        """`paths` less the photos already a source face (the same photo is never added twice)."""
+        engine = self.app.engine
+        known = {same_file_key(p) for s in (engine.sources if engine else ()) for p in s.paths}
+        fresh = [p for p in unique_paths(paths) if same_file_key(p) not in known]
+        if len(fresh) < len(paths):
+            self._message("That photo is already a source face.", IMPORTANT_MS)
+        return fresh
 
     def _add_identity(self, paths: list[str], *, make_active: bool) -> None:
         self._message(f"Reading the face in {Path(paths[0]).name}…")
