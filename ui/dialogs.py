@@ -130,9 +130,7 @@ class ModelDownloadDialog(QDialog):
     def _work(self) -> None:
         error: str | None = None
         try:
-            for position, model_id in enumerate(self.model_ids):
-                self._model_started.emit(model_id, position, len(self.model_ids))
-                self.store.ensure(model_id, download=True)
+            self.store.ensure_all(self.model_ids, download=True, started=self._model_started.emit)
         except DownloadCancelled:
             error = "cancelled"
         except ModelError as exc:
