@@ -267,7 +267,13 @@ def run_window(config: AppConfig, given: frozenset[str] = frozenset()) -> int:
             f"The preview window needs PySide6 ({exc}). Install it with `pip install PySide6`, "
             "or run headless with --no-preview."
         ) from exc
-    return run_ui(config, given=given)
+    from ui.qt_platform import QtPlatformError
+
+    try:
+        return run_ui(config, given=given)
+    except QtPlatformError as exc:
+        log.error("%s", exc)
+        return 2
 
 
 def known_errors() -> tuple[type[BaseException], ...]:

@@ -16,6 +16,7 @@ from livefusion.app import LiveApp, build_app
 from livefusion.config import AppConfig
 from livefusion.sources import SourceError
 from ui import dialogs
+from ui.qt_platform import QtPlatformError, xcb_problem
 from ui.settings_store import CAMERA_FLAG_KEYS, SettingsStore, StoredState
 from ui.window import MainWindow
 
@@ -31,6 +32,9 @@ def application(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
     if existing is not None:
         return existing  # type: ignore[return-value]
+    problem = xcb_problem()
+    if problem:  # Qt would abort with a misleading hint; say what to install instead
+        raise QtPlatformError(problem)
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication(argv if argv is not None else sys.argv[:1])
