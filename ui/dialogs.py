@@ -290,6 +290,21 @@ def virtual_camera_box(parent: QWidget | None, message: str, system: str | None 
     return box
 
 
+def quit_live_box(parent: QWidget | None) -> QMessageBox:
+    """Q / Esc while the virtual camera is live: quitting ends what viewers see, so ask.
+    `box.property("quit")` is True once the user chose to quit."""
+    box = _box(parent, QMessageBox.Icon.Question, "LiveFusion: quit while live?",
+               "The virtual camera is live: quitting ends the stream your viewers see.",
+               "Quit anyway? (Ctrl+Q quits without asking.)")
+    quit_ = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep streaming", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.setProperty("quit", False)
+    box.buttonClicked.connect(lambda button: box.setProperty("quit", button is quit_))
+    return box
+
+
 def source_face_box(parent: QWidget | None, message: str) -> QMessageBox:
     box = _box(parent, QMessageBox.Icon.Warning, "LiveFusion: no face in that photo",
                "That photo cannot be used as a source face.",

@@ -278,7 +278,7 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], Any]] = {
             "swap": lambda: settings.toggle("swap_enabled"),
             "enhancer": self._toggle_enhancer,
-            "virtual_cam": lambda: self.set_virtual_cam(not self.app.virtual_cam_wanted),
+            "virtual_cam": lambda: self.set_virtual_cam(not self._virtual_cam_on_or_opening()),
             "record": lambda: self.set_recording(not self.app.outputs.recording),
             "debug": lambda: settings.toggle("show_debug"),
             "mask": lambda: settings.toggle("show_mask"),
@@ -290,6 +290,7 @@ class MainWindow(QMainWindow):
             "fullscreen": self.toggle_fullscreen,
             "help": self.toggle_help,
             "quit": self.quit_or_close_help,
+            "quit_now": self.close,
         }
         if action not in handlers:
             raise ValueError(f"unknown window action {action!r}; see ui/hotkeys.py")
@@ -345,7 +346,23 @@ class MainWindow(QMainWindow):
         if self.preview.help_visible:
             self.preview.set_help(None)
             return
+        if self.app.outputs.virtual_cam == "on":  # viewers would lose the stream: ask first
+            self._confirm_quit()
+            return
         self.close()
+
+    def _confirm_quit(self) -> None:
+        if self.last_dialog is not None and self.last_dialog.property("quit") is not None:
+            return  # already asking
+        box = dialogs.quit_live_box(self)
+        box.finished.connect(lambda _result: self.close() if box.property("quit") else None)
+        self._show_box(box)
+
+    def _virtual_cam_on_or_opening(self) -> bool:
+        """What V turns off. A camera that could not open (no driver at start) is neither, so
+        the first V tries again instead of turning off a wish nobody sees."""
+        return (self.app.virtual_cam_wanted
+                and self.app.outputs.virtual_cam not in ("unavailable", "failed"))
 
     def set_virtual_cam(self, on: bool) -> None:
         """The driver opens off the Qt thread; the outcome comes back through the relay."""
