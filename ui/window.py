@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout,
@@ -35,6 +35,7 @@ from ui.controls import ControlsPanel, OutputsView
 from ui.hotkeys import bindings, help_lines
 from ui.input_switch import InputSwitcher
 from ui.preview import PreviewWidget
+from ui.screen_fit import fit_to_screen
 from ui.settings_store import SettingsStore, StoredState
 from ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
 from ui.status import engine_provider, reveal_warning, status_view
@@ -42,6 +43,7 @@ from ui.status import engine_provider, reveal_warning, status_view
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 250
+PREFERRED_SIZE = QSize(1280, 760)  # smaller screens get what fits (ui/screen_fit.py)
 MESSAGE_MS = 5000  # the shortest a status-bar message stays up
 IMPORTANT_MS = 10000  # where a recording went, and other things a user must be able to read
 SWAP_OFF_STYLE = "QLabel { color: white; background: #c81010; font-weight: bold; }"
@@ -101,7 +103,9 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(300)
+        # wide enough for the panel and its vertical scroll bar: no sideways scrolling
+        scroll.setMinimumWidth(max(300, side.minimumSizeHint().width()
+                                   + scroll.verticalScrollBar().sizeHint().width() + 4))
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         splitter = QSplitter()
         splitter.addWidget(self.preview)
@@ -130,7 +134,7 @@ class MainWindow(QMainWindow):
         self.controls.camera_chosen.connect(self.switch_input)
         self.controls.scan_requested.connect(self.scan_cameras)
         self._show_input_choice()
-        self.resize(1280, 760)
+        fit_to_screen(self, PREFERRED_SIZE)
 
     def _bind_hotkeys(self) -> list[QShortcut]:
         shortcuts = []
