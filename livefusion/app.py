@@ -97,11 +97,13 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     from livefusion.face.scene import CutDetector
     from livefusion.face.swap import InswapperSwapper, load_emap
     from livefusion.face.track import TrackingLocator
-    from livefusion.model_roles import resolve_role
+    from livefusion.model_roles import needed_ids, resolve_role
     from livefusion.model_store import ModelStore
     from livefusion.runtime import SessionFactory
 
     store = store or ModelStore.from_config(config)
+    # Every missing model at once: one error that names them all, not the first only.
+    store.ensure_all(needed_ids(config, store.catalog), download=config.models.auto_download)
     factory = factory or SessionFactory(config.runtime)
     face = config.face
     guarded = config.privacy.policy != "off"

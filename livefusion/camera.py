@@ -182,6 +182,8 @@ class CameraSource:
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._latest: np.ndarray | None = None
+        self._latest_decode_ms = 0.0
+        self.decode_ms = 0.0  # decoding the frame read() returned last (on the grab thread)
         self._latest_id = 0
         self._returned_id = 0
         self._failure = ""
@@ -256,7 +258,12 @@ class CameraSource:
         try:
             while not self._stop.is_set():
                 try:
-                    ok, frame = cap.read()
+                    # grab() waits for the device; retrieve() decodes (MJPG, YUYV -> BGR): the
+                    # capture meter shows the decoding, not the wait for the next frame.
+                    ok = cap.grab()
+                    started = time.perf_counter()
+                    ok, frame = cap.retrieve() if ok else (False, None)
+                    decode_ms = (time.perf_counter() - started) * 1e3
                 except cv2.error as exc:
                     self._fail(f"camera {self.device} raised an OpenCV error: {exc}")
                     return
@@ -270,14 +277,15 @@ class CameraSource:
                     self._stop.wait(0.01)
                     continue
                 failures = 0
-                self._publish(frame)
+                self._publish(frame, decode_ms)
         finally:
             cap.release()  # only this thread touches the capture once it runs
 
-    def _publish(self, frame: np.ndarray) -> None:
+    def _publish(self, frame: np.ndarray, decode_ms: float = 0.0) -> None:
         now = time.perf_counter()
         with self._cond:
             self._latest = frame
+            self._latest_decode_ms = decode_ms
             self._latest_id += 1
             self._cond.notify_all()
         if self.measured_fps is None:
@@ -311,6 +319,7 @@ class CameraSource:
                                 timeout=self.read_timeout_s)
             if self._latest_id != self._returned_id:
                 self._returned_id = self._latest_id
+                self.decode_ms = self._latest_decode_ms
                 return self._latest
             if self._failure:
                 raise SourceError(self._failure)

@@ -1,7 +1,8 @@
 """Command line: `python run_live.py [options]` (installed as `livefusion`).
 
 Flags map onto config keys (`--set section.key=value` reaches any key); precedence is
-defaults < configs/default.toml < --profile < --config files < flags. The window starts
+defaults < configs/default.toml < --config files < --profile < remembered window settings <
+flags (the window learns which keys the flags set from `flag_keys`). The window starts
 unless --no-preview or --benchmark; headless runs print one status line per second.
 """
 
@@ -178,11 +179,13 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
 
 
 def config_files(args: argparse.Namespace) -> list[Path]:
+    """configs/default.toml, then the --config files, then the --profile (later ones win)."""
     files = []
     config_dir = layout().configs
     default = config_dir / "default.toml"
     if default.is_file():
         files.append(default)
+    files += [Path(f) for f in args.config or []]
     if args.profile:
         profile = Path(args.profile)
         if not profile.suffix:
@@ -191,13 +194,21 @@ def config_files(args: argparse.Namespace) -> list[Path]:
             known = sorted(p.stem for p in config_dir.glob("*.toml"))
             raise ConfigError(f"profile {args.profile!r} not found; profiles: {', '.join(known)}")
         files.append(profile)
-    files += [Path(f) for f in args.config or []]
     return files
 
 
+def _command_line_pairs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    return [parse_override(o) for o in args.overrides or []] + _flag_overrides(args)
+
+
 def config_from_args(args: argparse.Namespace) -> AppConfig:
-    overrides = [parse_override(o) for o in args.overrides or []]
-    return load_config(config_files(args), overrides + _flag_overrides(args))
+    return load_config(config_files(args), _command_line_pairs(args))
+
+
+def flag_keys(args: argparse.Namespace) -> frozenset[str]:
+    """The config keys the command line set (named flags and --set): these win over the
+    settings the window remembered from the last run."""
+    return frozenset(key for key, _ in _command_line_pairs(args))
 
 
 def _print_config_keys(out: TextIO) -> None:
@@ -262,7 +273,7 @@ def run_headless(config: AppConfig, out: TextIO, stop: _StopFlag | None = None) 
     return 0
 
 
-def run_window(config: AppConfig) -> int:
+def run_window(config: AppConfig, given: frozenset[str] = frozenset()) -> int:
     try:
         from ui.main import run as run_ui
     except ImportError as exc:
@@ -270,7 +281,13 @@ def run_window(config: AppConfig) -> int:
             f"The preview window needs PySide6 ({exc}). Install it with `pip install PySide6`, "
             "or run headless with --no-preview."
         ) from exc
-    return run_ui(config)
+    from ui.qt_platform import QtPlatformError
+
+    try:
+        return run_ui(config, given=given)
+    except QtPlatformError as exc:
+        log.error("%s", exc)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -302,7 +319,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             stop = _StopFlag()
             stop.install()
             return run_headless(config, out, stop)
-        return run_window(config)
+        return run_window(config, flag_keys(args))
     except LiveFusionError as exc:
         out.write(f"error: {exc}\n")
         return 2

@@ -394,7 +394,25 @@ def load_config(paths: Iterable[Path] = (), overrides: Iterable[tuple[str, Any]]
         apply_mapping(config, read_toml(Path(path)), origin=str(path))
     for key, value in overrides:
         set_value(config, key, value)
+    config.face.sources = unique_paths(config.face.sources)
     return validate(config)
+
+
+def same_file_key(path: str | Path) -> str:
+    """What two spellings of one file have in common (relative, `..`, symlinks)."""
+    return str(Path(path).expanduser().resolve())
+
+
+def unique_paths(paths: Iterable[str]) -> list[str]:
+    """`paths` in order without repeats of the same file (the same photo given twice)."""
+    seen: set[str] = set()
+    kept = []
+    for path in paths:
+        key = same_file_key(path)
+        if key not in seen:
+            seen.add(key)
+            kept.append(path)
+    return kept
 
 
 def describe_keys() -> list[tuple[str, Any, str]]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import onnx
-from onnx import helper
+if TYPE_CHECKING:
+    import onnx
 
 FLOAT_TYPES = ("float32", "float16")
 SCRFD_LAST_DIMS = (1, 1, 1, 4, 4, 4, 10, 10, 10)
@@ -56,6 +56,8 @@ def _dims(value_info: onnx.ValueInfoProto) -> tuple:
 
 
 def _dtype(value_info: onnx.ValueInfoProto) -> str:
+    from onnx import helper
+
     elem = value_info.type.tensor_type.elem_type
     try:
         return helper.tensor_dtype_to_np_dtype(elem).name
@@ -65,6 +67,8 @@ def _dtype(value_info: onnx.ValueInfoProto) -> str:
 
 def read_signature(path: Path) -> ModelSignature:
     """Graph inputs (initializers excluded), outputs and the last initializer's shape."""
+    import onnx  # 3 s to import on a slow machine: only when a user's own file is checked
+
     path = Path(path)
     try:
         model = onnx.load(str(path), load_external_data=False)

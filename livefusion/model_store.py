@@ -308,6 +308,29 @@ class ModelStore:
             raise ModelUnavailableError(self.guidance(model_id, reason=final.detail, status=final))
         return final.path
 
+    def ensure_all(self, model_ids: Iterable[str], *, download: bool = True,
+                   started: Callable[[str, int, int], None] | None = None) -> dict[str, Path]:
+        """`ensure` each of `model_ids`, going on past a failure, so that one error names every
+        model that is missing (offline, a user fetching files by hand needs the whole list).
+        `started(id, position, count)` is called before each."""
+        ids = list(dict.fromkeys(model_ids))
+        paths: dict[str, Path] = {}
+        failures: dict[str, str] = {}
+        for position, model_id in enumerate(ids):
+            if started is not None:
+                started(model_id, position, len(ids))
+            try:
+                paths[model_id] = self.ensure(model_id, download=download)
+            except ModelError as exc:
+                failures[model_id] = str(exc)
+        if len(failures) == 1:
+            raise ModelUnavailableError(next(iter(failures.values())))
+        if failures:
+            head = (f"{len(failures)} of {len(ids)} models are not available: "
+                    f"{', '.join(failures)}")
+            raise ModelUnavailableError("\n\n".join([head, *failures.values()]))
+        return paths
+
     def _confirm_licence(self, entry: ModelEntry) -> None:
         if entry.noncommercial and self.licence_hook is not None and not self.licence_hook(entry):
             raise ModelError(f"download of {entry.id} declined ({entry.licence})")

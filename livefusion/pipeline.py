@@ -33,7 +33,7 @@ from livefusion.no_signal import no_signal_frame
 from livefusion.packet import FramePacket, GuardAction, HideReason, PrivacyVerdict
 from livefusion.privacy import PrivacyGuard
 from livefusion.settings import SettingsBox
-from livefusion.sources import SourceEnded
+from livefusion.sources import SourceEnded, source_work_ms
 from livefusion.stages import (
     BlendStage,
     GuardStage,
@@ -364,6 +364,9 @@ class Pipeline:
                 except ValueError as exc:
                     self._errors.report("capture", seq, exc)
                     continue
+                # "capture" is the work of making the frame: the source's own decode and
+                # scaling (inside "read", which is mostly waiting) plus the conversion here.
+                packet.timings_ms["capture"] += source_work_ms(self.source)
                 packet.frame = packet.original = frame
                 last_good = frame
                 self._emit(packet)

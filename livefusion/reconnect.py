@@ -56,6 +56,7 @@ class ReconnectingSource:
         self._last: Source | None = None  # for size/fps/description while lost
         self._threads: list[threading.Thread] = []  # reconnect episodes, joined by close()
         self._none_since: float | None = None
+        self.decode_ms = 0.0  # the camera's decode of the frame read() returned last
         self._lost_at = 0.0
         self.stable_after_s = stable_after_s
         self._live_since = 0.0
@@ -96,6 +97,7 @@ class ReconnectingSource:
             return None
         if frame is not None:
             self._none_since = None
+            self.decode_ms = float(getattr(source, "decode_ms", 0.0))
             return frame
         now = self._clock()
         if self._none_since is None:

@@ -13,11 +13,14 @@ missing provider is warned about and probed once; `create_session()` is the shor
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -36,6 +39,15 @@ ORT_NAMES = {
     "cpu": "CPUExecutionProvider",
 }
 SHORT_NAMES = {v: k for k, v in ORT_NAMES.items()}
+# onnxruntime-gpu lists these providers whether or not their CUDA / TensorRT libraries are
+# installed; asking for one whose library cannot load prints onnxruntime's own red error.
+PROVIDER_LIBRARIES = {
+    "CUDAExecutionProvider": "onnxruntime_providers_cuda",
+    "TensorrtExecutionProvider": "onnxruntime_providers_tensorrt",
+}
+# What the dynamic loader says when a library or one of its dependencies is not installed.
+MISSING_LIBRARY_SIGNS = ("cannot open shared object file", "could not be found", "error 126",
+                         "image not found", "no such file")
 AUTO_ORDER = ("cuda", "directml", "coreml", "cpu")
 
 INSTALL_HINTS = {
@@ -154,6 +166,25 @@ def choose_providers(requested: Sequence[str], available: Sequence[str], *, devi
     return ProviderPlan(tuple(chosen), tuple(missing))
 
 
+def provider_library_error(ort_name: str) -> str | None:
+    """Why the shared library behind a GPU provider cannot load here (a CUDA, cuDNN or
+    TensorRT library it needs is not installed), or None when it loads or there is none to
+    check. Only a missing library counts; any other loader complaint is left to onnxruntime."""
+    stem = PROVIDER_LIBRARIES.get(ort_name)
+    if stem is None:
+        return None
+    filename = f"{stem}.dll" if sys.platform == "win32" else f"lib{stem}.so"
+    path = Path(ort.__file__).resolve().parent / "capi" / filename
+    if not path.is_file():
+        return f"{filename} is not part of this onnxruntime"
+    try:
+        ctypes.CDLL(str(path), mode=getattr(os, "RTLD_LAZY", 0) | getattr(os, "RTLD_LOCAL", 0))
+    except OSError as exc:
+        text = str(exc)
+        return text if any(sign in text.lower() for sign in MISSING_LIBRARY_SIGNS) else None
+    return None
+
+
 def session_options(config: RuntimeConfig) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = GRAPH_LEVELS[config.graph_optimization]
@@ -255,11 +286,19 @@ class SessionFactory:
     warmup_size: int = 640
     _warned: set = field(default_factory=set, init=False, repr=False)
     _failed: set = field(default_factory=set, init=False, repr=False)
+    # Why a provider's libraries cannot load (None: they load); tests inject their own.
+    library_error: Callable[[str], str | None] = provider_library_error
     _dlls_loaded: bool = field(default=False, init=False, repr=False)
+    _probed: set = field(default_factory=set, init=False, repr=False)
 
     def plan(self, model_path: Path) -> ProviderPlan:
-        available = [p for p in (self.available if self.available is not None
-                                 else ort.get_available_providers()) if p not in self._failed]
+        offered = (self.available if self.available is not None
+                   else ort.get_available_providers())
+        wanted = {ORT_NAMES[short] for short in _expand(self.config.providers or ["auto"])}
+        for name in offered:
+            if name in wanted:
+                self._probe(name)
+        available = [p for p in offered if p not in self._failed]
         cache = (Path(self.config.trt_cache_dir) if self.config.trt_cache_dir
                  else self.trt_cache_dir or Path(model_path).parent / "trt")
         return choose_providers(self.config.providers, available, device_id=self.config.device_id,
@@ -322,6 +361,22 @@ class SessionFactory:
                             f"{', '.join(_short(n) for n in plan.names[:-1])} ({exc}); using CPU")
             return session
 
+    def _probe(self, name: str) -> None:
+        """Leave out a GPU provider whose libraries cannot load, so onnxruntime never tries it
+        (and prints no error of its own); say so once, in our words, with the fix."""
+        if name in self._probed or name not in PROVIDER_LIBRARIES:
+            return
+        self._probed.add(name)
+        self._preload_nvidia_wheels()
+        reason = self.library_error(name)
+        if reason is not None:
+            self._failed.add(name)
+            short = _short(name)
+            self._warn_once(short, f"{short} is in onnxruntime but failed to start (its "
+                                   f"libraries do not load: {reason}), so models run on the next "
+                                   f"provider, in the end the CPU. To use it install "
+                                   f"{INSTALL_HINTS[short]}")
+
     def _binding_device(self, provider: str) -> str | None:
         if self.config.io_binding and provider == ORT_NAMES["cuda"]:
             return "cuda"
@@ -331,7 +386,11 @@ class SessionFactory:
         """With CUDA/cuDNN from NVIDIA's pip wheels (`onnxruntime-gpu[cuda,cudnn]`) onnxruntime
         must be told to load them; without those wheels there is nothing to preload."""
         wants_gpu = any(n in plan.names for n in (ORT_NAMES["cuda"], ORT_NAMES["tensorrt"]))
-        if wants_gpu and not self._dlls_loaded and importlib.util.find_spec("nvidia") is not None:
+        if wants_gpu:
+            self._preload_nvidia_wheels()
+
+    def _preload_nvidia_wheels(self) -> None:
+        if not self._dlls_loaded and importlib.util.find_spec("nvidia") is not None:
             self._dlls_loaded = True
             ort.preload_dlls()
 

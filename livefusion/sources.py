@@ -149,12 +149,19 @@ def fit_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+def source_work_ms(source: object) -> float:
+    """Milliseconds the source spent making its last frame (decoding, converting, scaling),
+    without the time it waited for the frame to be due or to arrive; 0 when it does not say."""
+    return float(getattr(source, "decode_ms", 0.0))
+
+
 class Rescaler:
     """Wraps a source and delivers its frames fitted into `size` (w, h), see `fit_frame`."""
 
     def __init__(self, source: Source, size: tuple[int, int]) -> None:
         self.source = source
         self.target = (int(size[0]), int(size[1]))
+        self.decode_ms = 0.0  # the wrapped source's work plus the scaling, last frame
 
     def open(self) -> None:
         self.source.open()
@@ -164,7 +171,12 @@ class Rescaler:
 
     def read(self) -> np.ndarray | None:
         frame = self.source.read()
-        return None if frame is None else fit_frame(frame, self.target)
+        if frame is None:
+            return None
+        start = time.perf_counter()
+        scaled = fit_frame(frame, self.target)
+        self.decode_ms = source_work_ms(self.source) + (time.perf_counter() - start) * 1e3
+        return scaled
 
     def close(self) -> None:
         self.source.close()
@@ -218,10 +230,14 @@ class VideoFileSource:
         self._fps = 0.0
         self.frames_read = 0
         self.loops = 0
+        self.decode_ms = 0.0  # decoding the frame read() returned last (not the pacing wait)
+        self._pending_ms = 0.0
 
     def open(self) -> None:
         cap = self._open_capture()
+        start = self._clock()
         ok, frame = cap.read()
+        self._pending_ms = (self._clock() - start) * 1e3
         if not ok or frame is None:
             cap.release()
             raise SourceError(f"video file {self.path} has no readable frames; "
@@ -260,10 +276,13 @@ class VideoFileSource:
         if self._cap is None:
             raise SourceError(f"video file {self.path} is not open; call open() first")
         if self._pending is None:
+            start = self._clock()
             self._pending = self._decode_next()
+            self._pending_ms = (self._clock() - start) * 1e3
         if self._pacer is not None and not self._pacer.wait():
             return None
         frame, self._pending = self._pending, None
+        self.decode_ms = self._pending_ms
         return frame
 
     def _decode_next(self) -> np.ndarray:
@@ -348,6 +367,7 @@ class ImageSource:
         self._sleep = sleep
         self._image: np.ndarray | None = None
         self._pacer: Pacer | None = None
+        self.decode_ms = 0.0  # the copy read() made last
 
     def open(self) -> None:
         image = load_still(self.path)
@@ -364,7 +384,10 @@ class ImageSource:
             raise SourceError(f"image file {self.path} is not open; call open() first")
         if self._pacer is not None and not self._pacer.wait():
             return None
-        return self._image.copy()
+        start = time.perf_counter()
+        frame = self._image.copy()
+        self.decode_ms = (time.perf_counter() - start) * 1e3
+        return frame
 
     def close(self) -> None:
         self._image = None

@@ -213,3 +213,22 @@ def test_leftover_part_is_never_handed_out(env):
         store.ensure("plain", download=False)
     assert store.ensure("plain").read_bytes() == PLAIN  # verified, then renamed into place
     assert not part.exists()
+
+
+def test_offline_names_every_missing_model_not_just_the_first(env):
+    """The server refuses every connection (stopped): one error, every model, every path."""
+    env.server.stop()
+    store = env.store()
+    with pytest.raises(ModelUnavailableError) as caught:
+        store.ensure_all(["plain", "multi", "a"])
+    text = str(caught.value)
+    assert text.startswith("3 of 3 models are not available: plain, multi, a")
+    for name in ("plain.onnx", "multi.onnx", "pack.zip"):
+        assert f"save it as {(env.root / name).resolve()}" in text
+    assert env.server.url("/alt.onnx") in text  # the second copy's URL too
+
+
+def test_ensure_all_returns_every_path_when_online(env):
+    paths = env.store().ensure_all(["plain", "a", "b"])
+    assert {k: p.name for k, p in paths.items()} == {"plain": "plain.onnx", "a": "a.onnx",
+                                                       "b": "b.onnx"}

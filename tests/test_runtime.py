@@ -221,7 +221,7 @@ def test_a_model_onnxruntime_rejects_is_a_clear_error_and_does_not_blame_the_gpu
     path = tmp_path / "bad.onnx"
     path.write_bytes(model.SerializeToString())
     factory = SessionFactory(RuntimeConfig(providers=["cuda"], warmup=False),
-                             available=[CUDA, CPU])
+                             available=[CUDA, CPU], library_error=lambda name: None)
     with pytest.raises(ModelLoadError, match="(?s)cannot load .*NoSuchOp.*verify-models"):
         factory.create(path)
     assert CUDA in factory.plan(path).names  # still offered to the next model
@@ -241,3 +241,64 @@ def test_a_model_that_loads_but_cannot_run_fails_at_warm_up(tmp_path):
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ModelLoadError, match="fails on a test run"):
         create_session(path, RuntimeConfig(providers=["cpu"], warmup=True))
+
+
+def test_a_gpu_provider_whose_libraries_do_not_load_is_never_asked_for(caplog):
+    factory = SessionFactory(RuntimeConfig(providers=["tensorrt", "cuda"], warmup=False),
+                             available=[TRT, CUDA, CPU],
+                             library_error=lambda name: f"{name}: libcublasLt.so.13 missing")
+    caplog.set_level(logging.WARNING, logger="livefusion.runtime")
+    for _ in range(2):
+        assert factory.plan(Path("x.onnx")).names == (CPU,)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2  # once per provider, not per model
+    assert all("libcublasLt.so.13 missing" in w and "install" in w for w in warnings)
+
+
+def test_library_probe_on_this_machine_matches_what_onnxruntime_can_do():
+    """The real probe: on a machine without CUDA libraries it names the missing one."""
+    from livefusion.runtime import provider_library_error
+
+    assert provider_library_error(CPU) is None
+    if CUDA in ort.get_available_providers():
+        reason = provider_library_error(CUDA)
+        session = ort.InferenceSession(_tiny_model_bytes(), providers=[CUDA, CPU]) \
+            if reason is None else None
+        assert reason is not None or CUDA in session.get_providers()
+
+
+def _tiny_model_bytes() -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+STDERR_DRIVER = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+from livefusion.runtime import create_session
+print(create_session(sys.argv[1], label="detector").provider)
+"""
+
+
+@pytest.mark.shared
+def test_creating_a_session_prints_no_onnxruntime_error(shared_model):
+    """A CPU-only machine (onnxruntime-gpu without CUDA, as here) gets our one log line about
+    the fallback, not onnxruntime's red 'Failed to load library' on stderr."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", STDERR_DRIVER,
+                           str(shared_model("det_500m.onnx"))], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "onnxruntime" not in done.stderr, done.stderr  # no [E:onnxruntime...], no [W:...]
+    if done.stdout.strip().endswith(CPU) and CUDA in ort.get_available_providers():
+        assert "cuda is in onnxruntime but failed to start" in done.stdout

@@ -12,18 +12,22 @@ import threading
 from dataclasses import replace
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-    QTextBrowser, QVBoxLayout, QWidget,
+    QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
+    QPushButton, QScrollArea, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from livefusion.config import AppConfig
 from livefusion.model_roles import needed_ids
 from livefusion.model_store import ModelEntry, ModelError, ModelStore
 from livefusion.sinks import virtual_camera_fix
+from ui.screen_fit import available_area, fit_to_screen, fitted_size
 
 log = logging.getLogger(__name__)
+
+DIALOG_WIDTH = 720  # the download dialog's width where the screen has room
+DIALOG_MIN_WIDTH = 420
 
 
 # --- first run: models ------------------------------------------------------------------------
@@ -60,7 +64,7 @@ class ModelDownloadDialog(QDialog):
     def __init__(self, store: ModelStore, model_ids: list[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("LiveFusion: downloading models")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(DIALOG_MIN_WIDTH)
         self.store = store
         self.model_ids = list(model_ids)
         self.succeeded = False
@@ -83,20 +87,33 @@ class ModelDownloadDialog(QDialog):
         layout = QVBoxLayout(self)
         entries = [self.store.catalog.get(mid) for mid in self.model_ids]
         total = sum(max((s.size for s in e.sources), default=0) for e in entries)
+        # The text a user is asked to accept scrolls rather than being cut off: the intro and
+        # the model list in a scroll area, the licence in a text browser (scrolls itself).
+        self.details = QWidget()
+        column = QVBoxLayout(self.details)
+        column.setContentsMargins(0, 0, 0, 0)
         intro = QLabel(
             "LiveFusion needs these models before it can swap faces (about "
             f"{_mb(total)} in all, once). They are checked (size and sha256) after downloading "
             f"and saved in {self.store.root}.")
         intro.setWordWrap(True)
-        layout.addWidget(intro)
+        column.addWidget(intro)
         self.listing = QLabel("\n".join(f"•  {e.id}  ({e.role}) — {e.licence or 'see models/README'}"
                                         for e in entries))
         self.listing.setWordWrap(True)
-        layout.addWidget(self.listing)
+        self.listing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        column.addWidget(self.listing)
+        column.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.details)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.scroll, 1)
         self.licence = QTextBrowser()
         self.licence.setVisible(False)
-        self.licence.setMaximumHeight(110)
-        layout.addWidget(self.licence)
+        self.licence.setMinimumHeight(self.fontMetrics().lineSpacing() * 5)
+        layout.addWidget(self.licence, 1)
         self.licence_buttons = QDialogButtonBox()
         self.accept_button = self.licence_buttons.addButton(
             "I accept these terms", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -121,6 +138,33 @@ class ModelDownloadDialog(QDialog):
 
     # --- worker thread ----------------------------------------------------------------------
 
+    # --- size ---------------------------------------------------------------------------------
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        self.fit_to_screen()
+        super().showEvent(event)
+
+    def fit_to_screen(self, area: QRect | None = None) -> None:
+        """As large as the model list and licence need, up to the screen's free area; what
+        does not fit then scrolls (the list) or scrolls itself (the licence text)."""
+        area = area or available_area(self)
+        width = fitted_size(QSize(DIALOG_WIDTH, 0), area).width()
+        margins = self.layout().contentsMargins()
+        inner = width - margins.left() - margins.right()
+        self.details.setMinimumWidth(0)
+        content = self.details.heightForWidth(inner)
+        content = content if content > 0 else self.details.sizeHint().height()
+        room = fitted_size(QSize(0, area.height()), area).height()
+        # the list gets its full height while the rest of the dialog still fits
+        others = self.layout().totalSizeHint().height() - self.scroll.sizeHint().height()
+        if self.licence.isVisible():
+            others += self.licence.minimumHeight() - self.licence.sizeHint().height()
+        self.scroll.setMinimumHeight(max(min(content, room - others), 3 * self.fontMetrics().lineSpacing()))
+        height = min(self.layout().totalHeightForWidth(width), room)
+        self.setMinimumWidth(min(DIALOG_MIN_WIDTH, width))
+        fit_to_screen(self, QSize(width, max(height, self.layout().totalMinimumSize().height())),
+                      area)
+
     def start(self) -> None:
         if self._worker is not None:
             return
@@ -130,9 +174,7 @@ class ModelDownloadDialog(QDialog):
     def _work(self) -> None:
         error: str | None = None
         try:
-            for position, model_id in enumerate(self.model_ids):
-                self._model_started.emit(model_id, position, len(self.model_ids))
-                self.store.ensure(model_id, download=True)
+            self.store.ensure_all(self.model_ids, download=True, started=self._model_started.emit)
         except DownloadCancelled:
             error = "cancelled"
         except ModelError as exc:
@@ -176,6 +218,7 @@ class ModelDownloadDialog(QDialog):
         self.licence.setVisible(True)
         self.licence_buttons.setVisible(True)
         self.accept_button.setFocus()
+        self.fit_to_screen()
 
     def _answer_licence(self, ok: bool) -> None:
         self._licence_ok = ok
@@ -203,7 +246,7 @@ class ModelDownloadDialog(QDialog):
         self.status.setText("The download failed; see below for how to get the files yourself.")
         self.licence.setPlainText(error)
         self.licence.setVisible(True)
-        self.licence.setMaximumHeight(16777215)
+        self.fit_to_screen()
         self.cancel_button.setText("Close")
         self.cancel_button.clicked.disconnect()
         self.cancel_button.clicked.connect(lambda: QDialog.reject(self))
@@ -289,6 +332,21 @@ def virtual_camera_box(parent: QWidget | None, message: str, system: str | None 
                "once the driver is installed.", details=message)
     box.addButton(QMessageBox.StandardButton.Ok)
     box.setProperty("fix", fix)
+    return box
+
+
+def quit_live_box(parent: QWidget | None) -> QMessageBox:
+    """Q / Esc while the virtual camera is live: quitting ends what viewers see, so ask.
+    `box.property("quit")` is True once the user chose to quit."""
+    box = _box(parent, QMessageBox.Icon.Question, "LiveFusion: quit while live?",
+               "The virtual camera is live: quitting ends the stream your viewers see.",
+               "Quit anyway? (Ctrl+Q quits without asking.)")
+    quit_ = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep streaming", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.setProperty("quit", False)
+    box.buttonClicked.connect(lambda button: box.setProperty("quit", button is quit_))
     return box
 
 

@@ -50,7 +50,10 @@ HOTKEYS: tuple[Hotkey, ...] = (
     Hotkey(("O",), "open_source", "open a source face image", "O"),
     Hotkey(("F",), "fullscreen", "full screen on / off", "F"),
     Hotkey(("F1", "H"), "help", "this help", "F1 / H"),
-    Hotkey(("Q", "Esc"), "quit", "quit", "Q / Esc"),
+    Hotkey(("Q", "Esc"), "quit", "quit (asks first while the virtual camera is live; Esc "
+           "over this help closes the help)", "Q / Esc"),
+    Hotkey(("Ctrl+Q",), "quit_now", "quit at once, even with the virtual camera live",
+           "Ctrl+Q"),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from copy import deepcopy
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -16,7 +17,8 @@ from livefusion.config import AppConfig
 from livefusion.errors import LiveFusionError
 from livefusion.sources import SourceError
 from ui import dialogs
-from ui.settings_store import SettingsStore, StoredState
+from ui.qt_platform import QtPlatformError, xcb_problem
+from ui.settings_store import CAMERA_FLAG_KEYS, SettingsStore, StoredState
 from ui.window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ def application(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
     if existing is not None:
         return existing  # type: ignore[return-value]
+    problem = xcb_problem()
+    if problem:  # Qt would abort with a misleading hint; say what to install instead
+        raise QtPlatformError(problem)
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication(argv if argv is not None else sys.argv[:1])
@@ -39,14 +44,27 @@ def application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def with_remembered_camera(config: AppConfig, state: StoredState) -> AppConfig:
-    """Use the camera last chosen in the window, unless the command line named an input file or
-    another camera than the default."""
-    if not state.camera or config.input.file or config.input.camera != "0":
+def with_remembered_camera(config: AppConfig, state: StoredState,
+                           given: frozenset[str] = frozenset()) -> AppConfig:
+    """Use the input (camera or file) last chosen in the window, unless the command line
+    named one (`given`: the config keys the flags set)."""
+    if not state.camera or set(CAMERA_FLAG_KEYS) & given:
         return config
     config = deepcopy(config)
-    config.input.camera = state.camera
+    if Path(state.camera).is_file() and not state.camera.isdigit():
+        config.input.file = state.camera
+    else:
+        config.input.file, config.input.camera = "", state.camera
     return config
+
+
+def remembered_under_flags(config: AppConfig, state: StoredState,
+                           given: frozenset[str]) -> tuple[AppConfig, StoredState]:
+    """Precedence: defaults < config files < profile < remembered window settings <
+    command-line flags. `config` holds all but the remembered layer; the result is the
+    configuration and the remembered state that the window applies over it."""
+    state = state.under_flags(given, config.face.sources)
+    return with_remembered_camera(config, state, given), state
 
 
 def open_app(config: AppConfig, parent: QWidget | None = None) -> LiveApp | None:
@@ -71,11 +89,12 @@ def open_app(config: AppConfig, parent: QWidget | None = None) -> LiveApp | None
             return None
 
 
-def run(config: AppConfig, argv: list[str] | None = None) -> int:
+def run(config: AppConfig, argv: list[str] | None = None, *,
+        given: frozenset[str] = frozenset()) -> int:
+    """`given`: the config keys the command line set; they win over remembered settings."""
     qapp = application(argv)
     store = SettingsStore()
-    state = store.load()
-    config = with_remembered_camera(config, state)
+    config, state = remembered_under_flags(config, store.load(), given)
     if config.face.sources or state.existing_sources():
         ready, message = dialogs.ensure_models(None, config)
         if not ready:

@@ -109,6 +109,7 @@ class PreviewWidget(QWidget):
         self._wrap_ms: float | None = None  # wrap time of a frame not yet painted
         self._meter_lines: list[str] = []
         self._help: list[tuple[str, str]] | None = None
+        self._help_rect = QRectF()
         self._placeholder = "Waiting for the first frame…"
         self._swap_off = False  # the window's current setting (frames may still lag behind)
         self._reveal = ""  # the window's reveal warning (swap off or a faint swap), if any
@@ -377,14 +378,19 @@ class PreviewWidget(QWidget):
 
     def _paint_help(self, painter: QPainter) -> None:
         assert self._help is not None
-        painter.setFont(self._mono)
-        metrics = painter.fontMetrics()
-        key_w = max(metrics.horizontalAdvance(k) for k, _ in self._help) + 24
-        text_w = max(metrics.horizontalAdvance(d) for _, d in self._help)
+        font = QFont(self._mono)
+        painter.setFont(font)
         title = "Hotkeys (F1 / H closes)"
-        width = key_w + text_w + 32
-        height = metrics.lineSpacing() * (len(self._help) + 2) + 24
+        key_w, width, height = self._help_extent(painter)
+        # a small window gets a smaller font, never a box cut off at the edges
+        scale = min(1.0, (self.width() - 8) / width, (self.height() - 8) / height)
+        if scale < 1.0 and font.pointSizeF() > 0:
+            font.setPointSizeF(max(font.pointSizeF() * scale, 5.0))
+            painter.setFont(font)
+            key_w, width, height = self._help_extent(painter)
+        metrics = painter.fontMetrics()
         box = QRectF((self.width() - width) / 2, (self.height() - height) / 2, width, height)
+        self._help_rect = box
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 210))
         painter.drawRoundedRect(box, 10, 10)
@@ -398,6 +404,19 @@ class PreviewWidget(QWidget):
             painter.setPen(Qt.GlobalColor.white)
             painter.drawText(QPointF(box.left() + 16 + key_w, y), description)
             y += metrics.lineSpacing()
+
+    def _help_extent(self, painter: QPainter) -> tuple[float, float, float]:
+        """(key column width, box width, box height) of the help at the painter's font."""
+        assert self._help is not None
+        metrics = painter.fontMetrics()
+        key_w = max(metrics.horizontalAdvance(k) for k, _ in self._help) + 24
+        text_w = max(metrics.horizontalAdvance(d) for _, d in self._help)
+        return (key_w, key_w + text_w + 32,
+                metrics.lineSpacing() * (len(self._help) + 2) + 24)
+
+    def help_box(self) -> QRectF:
+        """Where the help overlay is drawn (for checks that it fits)."""
+        return self._help_rect
 
     def _label(self, painter: QPainter, at: QPointF, text: str, *, colour: QColor | None = None,
                right: bool = False) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from livefusion.config import same_file_key
 from livefusion.settings import LiveSettings, SettingsBox
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,17 @@ APPLICATION = "LiveFusion"
 # so every launch starts with the swap on at the configured opacity, whatever the last run did.
 REMEMBERED = ("enhancer_enabled", "color_transfer", "detect_every", "active_source",
               "show_debug")
+# The config key whose command-line flag overrides each remembered setting (precedence:
+# defaults < config files < profile < remembered window settings < command-line flags).
+# A flag naming the source faces also chooses the active one (the flags' face is face 1).
+FLAG_KEYS: dict[str, tuple[str, ...]] = {
+    "enhancer_enabled": ("face.enhancer",),
+    "color_transfer": ("face.color_transfer",),
+    "detect_every": ("face.detect_every",),
+    "active_source": ("face.sources",),
+    "show_debug": (),
+}
+CAMERA_FLAG_KEYS = ("input.camera", "input.file")
 # Keys older versions stored that must not be read back (and are removed at the next save).
 RETIRED = ("toggles/swap_enabled", "toggles/opacity")
 
@@ -53,6 +65,25 @@ class StoredState:
                 box.update(**{name: value})
             except (ValueError, TypeError) as exc:
                 log.warning("remembered setting %s=%r ignored: %s", name, value, exc)
+
+    def under_flags(self, given: frozenset[str], flag_sources: list[str]) -> "StoredState":
+        """This state without what the command line decided: the toggles and camera whose
+        flags were given (`given`: config keys the flags set), and the remembered source faces
+        that repeat a photo already among `flag_sources` or an earlier remembered face."""
+        toggles = {name: value for name, value in self.toggles.items()
+                   if not set(FLAG_KEYS.get(name, ())) & given}
+        camera = "" if set(CAMERA_FLAG_KEYS) & given else self.camera
+        seen = {same_file_key(p) for p in flag_sources}
+        sources = []
+        for paths in self.sources:
+            keys = {same_file_key(p) for p in paths}
+            if keys & seen:
+                log.info("remembered source face %s is already a source; not added twice",
+                         paths[0])
+                continue
+            seen |= keys
+            sources.append(list(paths))
+        return replace(self, camera=camera, toggles=toggles, sources=sources)
 
     def existing_sources(self) -> list[list[str]]:
         """Remembered source faces whose photos all still exist."""

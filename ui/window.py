@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSize, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from livefusion.app import LiveApp
-from livefusion.config import AppConfig
+from livefusion.config import AppConfig, same_file_key, unique_paths
 from livefusion.face.embed import SourceFaceError
 from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
@@ -37,6 +37,7 @@ from ui.controls import ControlsPanel, OutputsView
 from ui.hotkeys import bindings, help_lines
 from ui.input_switch import InputSwitcher
 from ui.preview import PreviewWidget
+from ui.screen_fit import fit_to_screen
 from ui.settings_store import SettingsStore, StoredState
 from ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
 from ui.status import engine_provider, reveal_warning, status_view
@@ -44,6 +45,9 @@ from ui.status import engine_provider, reveal_warning, status_view
 log = logging.getLogger(__name__)
 
 STATUS_PERIOD_MS = 250
+PREFERRED_SIZE = QSize(1280, 760)  # smaller screens get what fits (ui/screen_fit.py)
+MESSAGE_MS = 5000  # the shortest a status-bar message stays up
+IMPORTANT_MS = 10000  # where a recording went, and other things a user must be able to read
 SWAP_OFF_STYLE = "QLabel { color: white; background: #c81010; font-weight: bold; }"
 EnsureModels = Callable[[QWidget, AppConfig], "tuple[bool, str]"]
 
@@ -66,6 +70,7 @@ class MainWindow(QMainWindow):
         self.last_dialog: QMessageBox | None = None
         self.file_dialog: QFileDialog | None = None
         self.stop_seconds: float | None = None
+        self.message_until = 0.0  # time.monotonic() at which the status message goes
         self.recording_finalised: Future | None = None
         self._started = False
         self._stopped = False
@@ -100,7 +105,9 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(300)
+        # wide enough for the panel and its vertical scroll bar: no sideways scrolling
+        scroll.setMinimumWidth(max(300, side.minimumSizeHint().width()
+                                   + scroll.verticalScrollBar().sizeHint().width() + 4))
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         splitter = QSplitter()
         splitter.addWidget(self.preview)
@@ -115,6 +122,10 @@ class MainWindow(QMainWindow):
         # whole line is in the tooltip.
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addPermanentWidget(self.status_label, 1)
+        # A message gets the whole bar while it is up: the 4 Hz status line steps aside rather
+        # than squeezing it to a few letters.
+        self.statusBar().messageChanged.connect(
+            lambda text: self.status_label.setVisible(not text))
         self.sources.add_requested.connect(self.add_source_files)
         self.sources.browse_requested.connect(self.open_source_dialog)
         self.sources.remove_requested.connect(self.remove_source)
@@ -125,7 +136,7 @@ class MainWindow(QMainWindow):
         self.controls.camera_chosen.connect(self.switch_input)
         self.controls.scan_requested.connect(self.scan_cameras)
         self._show_input_choice()
-        self.resize(1280, 760)
+        fit_to_screen(self, PREFERRED_SIZE)
 
     def _bind_hotkeys(self) -> list[QShortcut]:
         shortcuts = []
@@ -271,7 +282,10 @@ class MainWindow(QMainWindow):
         entries = [SourceEntry(s.name, tuple(str(p) for p in s.paths)) for s in identities]
         self.sources.set_sources(entries, self.app.settings.snapshot().active_source)
 
-    def _message(self, text: str, ms: int = 5000) -> None:
+    def _message(self, text: str, ms: int = MESSAGE_MS) -> None:
+        """Show `text` for `ms` (at least MESSAGE_MS; 0 = until the next message)."""
+        ms = max(ms, MESSAGE_MS) if ms else 0
+        self.message_until = time.monotonic() + ms / 1000.0 if ms else float("inf")
         self.statusBar().showMessage(text, ms)
 
     def _show_box(self, box: QMessageBox) -> None:
@@ -292,7 +306,7 @@ class MainWindow(QMainWindow):
         handlers: dict[str, Callable[[], Any]] = {
             "swap": lambda: settings.toggle("swap_enabled"),
             "enhancer": self._toggle_enhancer,
-            "virtual_cam": lambda: self.set_virtual_cam(not self.app.virtual_cam_wanted),
+            "virtual_cam": lambda: self.set_virtual_cam(not self._virtual_cam_on_or_opening()),
             "record": lambda: self.set_recording(not self.app.outputs.recording),
             "debug": lambda: settings.toggle("show_debug"),
             "mask": lambda: settings.toggle("show_mask"),
@@ -304,6 +318,7 @@ class MainWindow(QMainWindow):
             "fullscreen": self.toggle_fullscreen,
             "help": self.toggle_help,
             "quit": self.quit_or_close_help,
+            "quit_now": self.close,
         }
         if action not in handlers:
             raise ValueError(f"unknown window action {action!r}; see ui/hotkeys.py")
@@ -359,7 +374,23 @@ class MainWindow(QMainWindow):
         if self.preview.help_visible:
             self.preview.set_help(None)
             return
+        if self.app.outputs.virtual_cam == "on":  # viewers would lose the stream: ask first
+            self._confirm_quit()
+            return
         self.close()
+
+    def _confirm_quit(self) -> None:
+        if self.last_dialog is not None and self.last_dialog.property("quit") is not None:
+            return  # already asking
+        box = dialogs.quit_live_box(self)
+        box.finished.connect(lambda _result: self.close() if box.property("quit") else None)
+        self._show_box(box)
+
+    def _virtual_cam_on_or_opening(self) -> bool:
+        """What V turns off. A camera that could not open (no driver at start) is neither, so
+        the first V tries again instead of turning off a wish nobody sees."""
+        return (self.app.virtual_cam_wanted
+                and self.app.outputs.virtual_cam not in ("unavailable", "failed"))
 
     def set_virtual_cam(self, on: bool) -> None:
         """The driver opens off the Qt thread; the outcome comes back through the relay."""
@@ -384,7 +415,9 @@ class MainWindow(QMainWindow):
                 # Done once the file is finalised (the sink leaves the list a moment earlier).
                 self.recording_finalised = self.app.stop_recording()
                 self._when_done(self.recording_finalised,
-                                lambda f: self._message(f"Recording saved: {path}"))
+                                lambda f: self._message(
+                                    f"Recording saved: {path}  (recordings go to "
+                                    f"{self.recordings_dir})", IMPORTANT_MS))
             return
         if self.app.outputs.recording:
             return
@@ -401,7 +434,7 @@ class MainWindow(QMainWindow):
                 "be created and written, or choose another codec (output.record_codec)."))
             return
         self._when_done(started, lambda f: self._check(f, "Recording"))
-        self._message(f"Recording to {path}")
+        self._message(f"Recording to {path}", IMPORTANT_MS)
 
     # --- source faces ----------------------------------------------------------------------------
 
@@ -420,8 +453,18 @@ class MainWindow(QMainWindow):
         """Each photo becomes one source face; the last one added becomes active."""
         if not paths or not self._models_ready():
             return
+        paths = self._new_photos(paths)
         for number, path in enumerate(paths, start=1):
             self._add_identity([path], make_active=number == len(paths))
+
+    def _new_photos(self, paths: list[str]) -> list[str]:
+        """`paths` less the photos already a source face (the same photo is never added twice)."""
+        engine = self.app.engine
+        known = {same_file_key(p) for s in (engine.sources if engine else ()) for p in s.paths}
+        fresh = [p for p in unique_paths(paths) if same_file_key(p) not in known]
+        if len(fresh) < len(paths):
+            self._message("That photo is already a source face.", IMPORTANT_MS)
+        return fresh
 
     def _add_identity(self, paths: list[str], *, make_active: bool) -> None:
         self._message(f"Reading the face in {Path(paths[0]).name}…")

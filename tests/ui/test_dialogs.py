@@ -111,3 +111,17 @@ def test_no_input_dialog_try_again_then_quit(qapp, tmp_path):
     _click_when_shown(["Try again", "Quit"], clicked)
     assert open_app(config) is None
     assert clicked == ["Try again", "Quit"]
+
+
+def test_offline_download_dialog_names_every_missing_model(qapp, env):
+    env.server.stop()  # connections refused, as offline
+    dialog = download(env, ["plain", "multi"])
+    wait_for(lambda: dialog.asking_licence or bool(dialog.error), "the licence question")
+    if dialog.asking_licence:
+        dialog.accept_button.click()
+    wait_for(lambda: bool(dialog.error), "the failure message")
+    assert "2 of 2 models are not available: plain, multi" in dialog.error
+    shown = dialog.licence.toPlainText()
+    assert str((env.root / "plain.onnx").resolve()) in shown
+    assert str((env.root / "multi.onnx").resolve()) in shown
+    dialog.cancel_button.click()

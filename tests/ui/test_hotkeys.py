@@ -16,7 +16,7 @@ PROMISED = {
     "Space": "swap", "E": "enhancer", "V": "virtual_cam", "R": "record", "D": "debug",
     "M": "mask", "B": "before_after", "+": "interval_up", "-": "interval_down",
     **{str(n): "source" for n in range(1, 10)}, "O": "open_source", "F": "fullscreen",
-    "F1": "help", "H": "help", "Q": "quit", "Esc": "quit",
+    "F1": "help", "H": "help", "Q": "quit", "Esc": "quit", "Ctrl+Q": "quit_now",
 }
 
 
@@ -99,11 +99,22 @@ def _help_flipped(window: Any, before: Before) -> None:
     assert window.preview.help_visible is not before.help
 
 
-def _closed(window: Any, before: Before) -> None:
+def _asks_while_live(window: Any, before: Before) -> None:
     if before.help:  # Q / Esc over the help overlay closes the overlay, not the app
         assert not window.preview.help_visible
         assert window.isVisible() and window.app.pipeline.running
         window.run_action("quit")
+    # the virtual camera is live (V above): quitting asks first; "Keep streaming" keeps it
+    box = window.last_dialog
+    assert box is not None and box.isVisible() and box.property("quit") is False
+    assert "virtual camera is live" in box.text()
+    assert window.isVisible() and window.app.pipeline.running
+    box.escapeButton().click()
+    wait_for(lambda: window.last_dialog is None, "the question closed")
+    assert window.isVisible() and window.app.pipeline.running
+
+
+def _closed(window: Any, before: Before) -> None:
     assert not window.isVisible() and not window.app.pipeline.running
 
 
@@ -121,7 +132,8 @@ ACTION_CHECKS: dict[str, Callable[[Any, Before], None]] = {
     "open_source": _file_dialog_open,
     "fullscreen": _fullscreen_flipped,
     "help": _help_flipped,
-    "quit": _closed,
+    "quit": _asks_while_live,
+    "quit_now": _closed,  # Ctrl+Q: at once, camera live or not
 }
 
 
@@ -144,9 +156,9 @@ def test_the_window_handles_every_action(no_thread_leak, make_window, small_vide
     wait_frames(window, 2)
     actions = [row.action for row in HOTKEYS]
     assert set(ACTION_CHECKS) == set(actions), "every action in the table has a check here"
-    assert actions[-1] == "quit"
+    assert actions[-2:] == ["quit", "quit_now"]
     for row in HOTKEYS:
-        if row.action == "quit":
+        if row.action == "quit_now":
             wait_for(lambda: recorders and recorders[0].inner.frames >= 5, "5 frames recorded")
         before = Before(window.app.settings.snapshot(), window.isFullScreen(),
                         window.preview.help_visible)
@@ -197,3 +209,48 @@ def test_esc_over_the_help_overlay_closes_the_overlay_not_the_app(make_window, s
     assert not window.preview.help_visible and window.isVisible()
     QTest.keyClick(window, Qt.Key.Key_Escape)
     assert not window.isVisible()
+
+
+def test_q_without_a_live_camera_quits_and_asking_then_quit_closes(make_window, small_video,
+                                                                   recording_backend):
+    from livefusion.app import VCAM_SINK
+    from tests.conftest import RECORDER_BACKEND
+    from tests.ui.conftest import video_config
+
+    plain = make_window(video_config(small_video, (160, 120))).window
+    plain.run_action("quit")  # no virtual camera: Q quits as it always did
+    assert not plain.isVisible()
+    live = make_window(video_config(small_video, (160, 120), **{
+        "output.virtual_cam": True, "output.virtual_cam_backend": RECORDER_BACKEND})).window
+    wait_for(lambda: VCAM_SINK in live.app.pipeline.sink_names, "the virtual camera")
+    live.run_action("quit")
+    live.run_action("quit")  # pressed twice: still one question
+    box = live.last_dialog
+    assert box is not None and box.isVisible()
+    [quit_button] = [b for b in box.buttons() if b.text() == "Quit"]
+    quit_button.click()
+    wait_for(lambda: not live.isVisible(), "the window closed after Quit")
+    assert not live.app.pipeline.running
+
+
+def test_first_v_starts_a_virtual_camera_that_was_missing_at_start(make_window, small_video,
+                                                                   monkeypatch,
+                                                                   recording_backend):
+    """No driver when the app started (unavailable): once one exists, the first V turns the
+    camera on, not 'off' (the start-up wish) as it used to."""
+    import pyvirtualcam
+
+    from livefusion.app import VCAM_SINK
+    from tests.conftest import RECORDER_BACKEND
+    from tests.ui.conftest import video_config
+
+    backends = dict(pyvirtualcam.camera.BACKENDS)
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
+    window = make_window(video_config(small_video, (160, 120), **{
+        "output.virtual_cam": True, "output.virtual_cam_backend": ""})).window
+    assert window.app.outputs.virtual_cam == "unavailable"
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", backends)  # the driver is installed
+    window.app.config.output.virtual_cam_backend = RECORDER_BACKEND
+    window.run_action("virtual_cam")
+    wait_for(lambda: VCAM_SINK in window.app.pipeline.sink_names, "the virtual camera on")
+    assert window.app.outputs.virtual_cam == "on"

@@ -53,7 +53,9 @@ def test_run_shows_frames_and_exits_cleanly(qapp, small_video, settings_dir, no_
 ])
 def test_remembered_camera_only_replaces_the_default(overrides, stored, expected):
     config = load_config(overrides=overrides)
-    assert with_remembered_camera(config, StoredState(camera=stored)).input.camera == expected
+    given = frozenset(key for key, _ in overrides)
+    assert with_remembered_camera(config, StoredState(camera=stored), given).input.camera == \
+        expected
 
 
 def test_run_returns_only_after_a_recording_is_finalised(qapp, small_video, settings_dir,
