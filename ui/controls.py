@@ -36,6 +36,7 @@ VIEWS = (
 class OutputsView:
     virtual_cam: bool
     recording: bool
+    enhancer_loaded: bool = True  # without an enhancer model the Enhancer box is never ticked
 
 
 def _label(text: str, key: str) -> str:
@@ -139,6 +140,7 @@ class ControlsPanel(QWidget):
         values = {name: getattr(settings, name) for _, name, _ in TOGGLES + VIEWS
                   if name != "virtual_cam"}
         values["virtual_cam"] = outputs.virtual_cam
+        values["enhancer_enabled"] = values["enhancer_enabled"] and outputs.enhancer_loaded
         for name, box in self.checks.items():
             if box.isChecked() != bool(values[name]):
                 box.blockSignals(True)

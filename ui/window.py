@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.recording_finalised: Future | None = None
         self._started = False
         self._stopped = False
+        self._quit_decided = False  # a close that must not ask (Quit answered, Ctrl+Q, --frames)
         self._end_seen: LiveApp | None = None  # the app whose end was already shown
         self._cameras: list[tuple[str, str]] = []
         self.bridge = FrameBridge(self)
@@ -199,8 +200,23 @@ class MainWindow(QMainWindow):
         return self.inputs.switching
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        """Any close (the title bar's X, Alt+F4, the window manager) ends the viewers' stream
+        while the virtual camera is live, so it asks first, like Q/Esc."""
+        if self._asks_before_closing():
+            event.ignore()
+            self._confirm_quit()
+            return
         self.shutdown()
         event.accept()
+
+    def _asks_before_closing(self) -> bool:
+        return (not self._quit_decided and not self._stopped
+                and self.app.outputs.virtual_cam == "on")
+
+    def quit_now(self) -> None:
+        """Close without asking (Ctrl+Q, the end of a --frames run, Quit in the question)."""
+        self._quit_decided = True
+        self.close()
 
     def save_state(self) -> None:
         if self.store is None:
@@ -240,8 +256,13 @@ class MainWindow(QMainWindow):
         self.status_label.setToolTip(view.line().replace("  |  ", "\n"))
         self.preview.set_meter_lines(view.overlay_lines())
         self.controls.show_state(settings,
-                                 OutputsView(outputs.virtual_cam == "on", bool(outputs.recording)))
+                                 self._outputs_view())
         self._show_sources()
+
+    def _outputs_view(self) -> OutputsView:
+        outputs, engine = self.app.outputs, self.app.engine
+        return OutputsView(outputs.virtual_cam == "on", bool(outputs.recording),
+                           enhancer_loaded=engine is not None and engine.enhancer is not None)
 
     def _check_end(self) -> bool:
         """The run ended by itself: after --frames N the window closes (the app exits 0);
@@ -253,7 +274,7 @@ class MainWindow(QMainWindow):
         self._end_seen = self.app
         if ended is RunEnd.FRAME_LIMIT:
             log.info("%s Closing the window.", self.app.ended_message())
-            self.close()
+            self.quit_now()
             return True
         saved = self.app.outputs_closed()
         notice = (f"{self.app.ended_message()}\nStart it with --loop to play it again and "
@@ -318,7 +339,7 @@ class MainWindow(QMainWindow):
             "fullscreen": self.toggle_fullscreen,
             "help": self.toggle_help,
             "quit": self.quit_or_close_help,
-            "quit_now": self.close,
+            "quit_now": self.quit_now,
         }
         if action not in handlers:
             raise ValueError(f"unknown window action {action!r}; see ui/hotkeys.py")
@@ -339,8 +360,7 @@ class MainWindow(QMainWindow):
         if not settings.enhancer_enabled and (engine is None or engine.enhancer is None):
             self._message("No enhancer model is loaded: start with --enhancer gfpgan_1.4 "
                           "(or gpen_bfr_256) to use it.")
-            self.controls.show_state(settings, OutputsView(
-                self.app.outputs.virtual_cam == "on", bool(self.app.outputs.recording)))
+            self.controls.show_state(settings, self._outputs_view())
             return
         self.app.settings.toggle("enhancer_enabled")
 
@@ -374,16 +394,13 @@ class MainWindow(QMainWindow):
         if self.preview.help_visible:
             self.preview.set_help(None)
             return
-        if self.app.outputs.virtual_cam == "on":  # viewers would lose the stream: ask first
-            self._confirm_quit()
-            return
-        self.close()
+        self.close()  # asks first while the virtual camera is live (closeEvent)
 
     def _confirm_quit(self) -> None:
         if self.last_dialog is not None and self.last_dialog.property("quit") is not None:
             return  # already asking
         box = dialogs.quit_live_box(self)
-        box.finished.connect(lambda _result: self.close() if box.property("quit") else None)
+        box.finished.connect(lambda _result: self.quit_now() if box.property("quit") else None)
         self._show_box(box)
 
     def _virtual_cam_on_or_opening(self) -> bool:

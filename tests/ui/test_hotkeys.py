@@ -233,6 +233,27 @@ def test_q_without_a_live_camera_quits_and_asking_then_quit_closes(make_window, 
     assert not live.app.pipeline.running
 
 
+def test_closing_the_window_while_live_asks_too(make_window, small_video, recording_backend):
+    """The title bar's X (any close request) while the virtual camera is live asks like Q;
+    Keep streaming leaves the stream running, Ctrl+Q then quits without asking."""
+    from livefusion.app import VCAM_SINK
+    from tests.conftest import RECORDER_BACKEND
+    from tests.ui.conftest import video_config
+
+    live = make_window(video_config(small_video, (160, 120), **{
+        "output.virtual_cam": True, "output.virtual_cam_backend": RECORDER_BACKEND})).window
+    wait_for(lambda: VCAM_SINK in live.app.pipeline.sink_names, "the virtual camera")
+    assert not live.close()  # the close request was refused: a question instead
+    box = live.last_dialog
+    assert box is not None and box.isVisible() and live.isVisible()
+    [keep] = [b for b in box.buttons() if b.text() != "Quit"]
+    keep.click()
+    assert live.isVisible() and live.app.pipeline.running
+    live.run_action("quit_now")
+    wait_for(lambda: not live.isVisible(), "Ctrl+Q closed the window")
+    assert not live.app.pipeline.running
+
+
 def test_first_v_starts_a_virtual_camera_that_was_missing_at_start(make_window, small_video,
                                                                    monkeypatch,
                                                                    recording_backend):
@@ -254,3 +275,17 @@ def test_first_v_starts_a_virtual_camera_that_was_missing_at_start(make_window, 
     window.run_action("virtual_cam")
     wait_for(lambda: VCAM_SINK in window.app.pipeline.sink_names, "the virtual camera on")
     assert window.app.outputs.virtual_cam == "on"
+
+
+def test_a_remembered_enhancer_without_a_model_is_not_shown_ticked(make_window, small_video):
+    """Last run had the enhancer on; this one has no enhancer model: the box stays clear (a
+    ticked box that enhances nothing misleads)."""
+    from ui.settings_store import StoredState
+    from tests.ui.conftest import video_config
+
+    window = make_window(video_config(small_video, (160, 120)),
+                         state=StoredState(toggles={"enhancer_enabled": True})).window
+    wait_for(lambda: window.app.meters.snapshot().frames_out > 0, "frames shown")
+    window.refresh_status()
+    assert window.app.engine is None or window.app.engine.enhancer is None
+    assert not window.controls.checks["enhancer_enabled"].isChecked()
