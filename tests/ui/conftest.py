@@ -91,6 +91,6 @@ def make_window(qapp, tmp_path) -> Callable[..., Running]:
 
     yield make
     for window in made:
-        window.close()
+        window.quit_now()  # without the question a live virtual camera would ask
         window.deleteLater()
     qapp.processEvents()
