@@ -17,7 +17,10 @@ Per portrait:
   paint   painted weight outside the face and forehead (the hull with the brows lifted by
           JUDGE_FOREHEAD of the chin-to-brow height, grown by 10 % of the face width), as a
           share of the face's area: hair, ears, neck, background
-  psnr    identity round trip over the face (dB)
+  psnr    identity round trip over the face (dB), face mask
+  floor   the same round trip pasting the whole crop (box, no erode, no feather): the 128-pixel
+          crop's own fidelity, which bounds any mask; psnr at the floor means the mask loses
+          nothing (sharp faces much larger than the crop stay under 35 dB whatever the mask)
   exact   every pixel outside the paste region is bit-for-bit unchanged
 Portraits: the shared images with exactly one face (YuNet) turned at most |yaw| 0.35, and
 not an edge case named so by the assets README (partial face, pre-aligned crop, duplicate).
@@ -156,6 +159,7 @@ class PortraitResult:
     face_width: float
     modes: dict[str, ModeResult] = field(default_factory=dict)
     psnr: float = 0.0
+    floor: float = 0.0
     exact_outside: bool = False
 
 
@@ -222,7 +226,10 @@ def evaluate_portrait(app: AppUnderTest, judge: Judge, path: Path,
         result.modes[mode] = ModeResult(float((w[face_px] >= COVER_WEIGHT).mean()),
                                         float(w[~allowed].sum() / max(face_px.sum(), 1)))
         pictures[mode] = out
-    packet = app.run(app.engine(app.identity), frame, mask_mode="face")
+    identity = app.engine(app.identity)
+    whole = app.run(identity, frame, mask_mode="box", mask_erode=0.0, mask_blur=0.0).frame
+    result.floor = psnr(whole[face_px], frame[face_px])
+    packet = app.run(identity, frame, mask_mode="face")
     result.psnr = psnr(packet.frame[face_px], frame[face_px])
     untouched = np.ones(frame.shape[:2], bool)
     for face in packet.faces:
@@ -272,12 +279,12 @@ def evaluate(shared: Path, crops: Path | None = None) -> list[PortraitResult]:
 
 def format_table(results: Sequence[PortraitResult], modes: Sequence[str] = MASK_MODES) -> str:
     head = f"{'portrait':<34} {'face px':>7} " + " ".join(
-        f"{'cover ' + m:>16} {'paint ' + m:>16}" for m in modes) + f" {'psnr dB':>8} {'exact':>5}"
+        f"{'cover ' + m:>16} {'paint ' + m:>16}" for m in modes) + f" {'psnr dB':>8} {'floor':>6} {'exact':>5}"
     lines = [head]
     for r in results:
         lines.append(f"{r.name:<34} {r.face_width:7.0f} " + " ".join(
             f"{r.modes[m].cover:16.3f} {r.modes[m].paint:16.3f}" for m in modes)
-            + f" {r.psnr:8.1f} {str(r.exact_outside):>5}")
+            + f" {r.psnr:8.1f} {r.floor:6.1f} {str(r.exact_outside):>5}")
     lines.append(f"{'median':<34} {'':>7} " + " ".join(
         f"{statistics.median(r.modes[m].cover for r in results):16.3f} "
         f"{statistics.median(r.modes[m].paint for r in results):16.3f}" for m in modes)

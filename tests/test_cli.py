@@ -253,3 +253,25 @@ def test_a_recording_name_the_codec_cannot_write_stops_at_start_with_the_fix(nam
     assert "codec mp4v writes .mp4" in text and target.with_suffix(".mp4").name in text
     assert "frames out" not in text  # refused before the run, not after it
     assert not target.exists()
+
+
+@pytest.mark.parametrize("flags, mode, padding", [
+    (["--mask", "box"], "box", 0.07), (["--mask", "face+mouth", "--mask-padding", "0.1"], "face+mouth", 0.1),
+    ([], "face", 0.07)])
+def test_mask_flags_win_over_the_config(flags, mode, padding, tmp_path):
+    from livefusion.app import settings_from_config
+    from livefusion.cli import build_parser, config_from_args
+
+    profile = tmp_path / "p.toml"
+    profile.write_text('[face]\nmask = "face"\nmask_padding = 0.07\n')
+    config = config_from_args(build_parser().parse_args(["--config", str(profile)] + flags))
+    settings = settings_from_config(config)
+    assert (settings.mask_mode, settings.face_padding) == (mode, padding)
+
+
+def test_a_bad_mask_mode_is_refused_with_the_choices(capsys):
+    from livefusion.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--mask", "oval"])
+    assert "face+mouth" in capsys.readouterr().err

@@ -189,6 +189,24 @@ def test_show_mask_puts_a_full_frame_mask_in_debug(parts, images):
     assert mask.max() > 0.99 and mask[0, -1] == 0.0
 
 
+def test_the_mask_view_shows_the_mask_in_use(parts, images):
+    """M shows the face outline in face modes (the box corners are not pasted), the box in
+    box mode, and the kept mouth as a hole."""
+    frame = images["fr_two_people.jpg"]
+    views = {mode: _run(_engine(parts), frame, show_mask=True, mask_mode=mode)
+             for mode in ("box", "face", "face+mouth")}
+    for mode, packet in views.items():
+        assert packet.debug["mask_mode"] == mode
+    face = views["face"].faces[0]
+    inverse = cv2.invertAffineTransform(face.crop_matrix)
+    corner = np.round(inverse @ np.array([18.0, 18.0, 1.0])).astype(int)  # near the crop's corner
+    assert views["box"].debug["mask"][corner[1], corner[0]] > 0.9
+    assert views["face"].debug["mask"][corner[1], corner[0]] == 0.0
+    mouth = np.round(face.landmarks[52:72].mean(axis=0)).astype(int)
+    assert views["face"].debug["mask"][mouth[1], mouth[0]] > 0.99
+    assert views["face+mouth"].debug["mask"][mouth[1], mouth[0]] < 0.05
+
+
 def test_enhancer_runs_only_when_enabled(parts, images):
     frame = images["fr_two_people.jpg"]
     engine = _engine(parts, enhancer=True)
