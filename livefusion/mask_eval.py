@@ -1,6 +1,6 @@
 """Measure how much of a face the blend mask replaces, and what else it paints.
 
-    python scripts/mask_eval.py [--crops DIR] [--shared PATH]
+    python scripts/mask_eval.py [--crops DIR] [--shared PATH] [--track-clip NAME ...]
 
 The app runs as it does live (SCRFD det_2.5g, a 106-point landmarker in 2d106det's contract,
 the swap, the paste) with a stand-in swapper: `paint_inswapper` (flat magenta, colour transfer
@@ -22,6 +22,9 @@ Per portrait:
           crop's own fidelity, which bounds any mask; psnr at the floor means the mask loses
           nothing (sharp faces much larger than the crop stay under 35 dB whatever the mask)
   exact   every pixel outside the paste region is bit-for-bit unchanged
+`--track-clip`: on a shared clip tracked as live (detection every 5 frames, flow between), how
+far the landmarks carried by the track drift from a fresh landmark run on the same frame (mean
+distance of the outline points, per face width; the face mask's padding is 0.04).
 Portraits: the shared images with exactly one face (YuNet) turned at most |yaw| 0.35, and
 not an edge case named so by the assets README (partial face, pre-aligned crop, duplicate).
 """
@@ -296,14 +299,52 @@ def format_table(results: Sequence[PortraitResult], modes: Sequence[str] = MASK_
     return "\n".join(lines)
 
 
+def carried_drift(shared: Path, clip: str, frames: int = 150) -> list[float]:
+    """Per tracked (not detected) frame: outline drift of carried landmarks / face width."""
+    from livefusion.face.mask import BROWS, CONTOUR, face_width
+    from livefusion.face.track import TrackingLocator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = AppUnderTest(shared, Path(tmp))
+    locator, tracker = TrackingLocator(app.detector), LandmarkTracker(app.landmarker)
+    capture = cv2.VideoCapture(str(shared / "assets" / "videos" / clip))
+    outline = np.r_[CONTOUR, BROWS]
+    drift = []
+    try:
+        for index in range(frames):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            packet = FramePacket(seq=index, t_capture_ns=index * 33_333_333, frame=frame,
+                                 settings=LiveSettings(detect_every=5))
+            for face in locator.locate(packet):
+                carried = tracker.landmarks(frame, face)
+                if face.origin != "detect":
+                    fresh = app.landmarker.detect(frame, face.bbox)
+                    drift.append(float(np.linalg.norm(carried[outline] - fresh[outline], axis=1).mean()
+                                       / face_width(fresh)))
+    finally:
+        capture.release()
+    return drift
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
                         help="folder with models/ and assets/images/ (default ../shared)")
     parser.add_argument("--crops", type=Path, help="write side-by-side crops (original, box, face, "
                         "face+mouth) per portrait to this folder")
+    parser.add_argument("--track-clip", action="append", default=[], metavar="NAME",
+                        help="also measure carried-landmark drift on this shared clip "
+                             "(e.g. dfl_Obama_speaking.mp4)")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
+    for clip in args.track_clip:
+        drift = carried_drift(args.shared, clip)
+        if drift:
+            print(f"{clip}: landmarks carried by the track vs a fresh run, over {len(drift)} tracked "
+                  f"frames: mean {np.mean(drift):.3f}, p95 {np.percentile(drift, 95):.3f}, "
+                  f"max {max(drift):.3f} of the face width")
     results = evaluate(args.shared, args.crops)
     if not results:
         print(f"no portraits found under {args.shared / 'assets' / 'images'}", file=sys.stderr)

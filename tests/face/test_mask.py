@@ -258,3 +258,14 @@ def test_between_detections_landmarks_follow_the_track(portrait, wrapped):
     tracker.forget_except([])
     tracker.landmarks(frame, tracked)
     assert tracker.runs == 3  # a forgotten track has no points to carry
+
+
+def test_landmarks_carried_by_the_track_stay_on_the_face():
+    """Between detections the outline follows the track: against a fresh landmark run on the
+    same frames of a talking head, it drifts far less than the mask's padding."""
+    from livefusion.mask_eval import carried_drift
+    from tests.conftest import SHARED_IMAGES as images
+
+    drift = carried_drift(images.parent.parent, "dfl_Obama_speaking.mp4", frames=30)
+    assert len(drift) >= 20
+    assert np.mean(drift) < 0.03 and max(drift) < MaskOptions().padding * 2
