@@ -304,9 +304,12 @@ def carried_drift(shared: Path, clip: str, frames: int = 150) -> list[float]:
     from livefusion.face.mask import BROWS, CONTOUR, face_width
     from livefusion.face.track import TrackingLocator
 
+    models = shared / "models"
+    detector = ScrfdDetector(_session(models / "det_2.5g.onnx"))
     with tempfile.TemporaryDirectory() as tmp:
-        app = AppUnderTest(shared, Path(tmp))
-    locator, tracker = TrackingLocator(app.detector), LandmarkTracker(app.landmarker)
+        landmarker = Landmarker106(_session(pfld106_as_2d106det(models / "pfld106_lite.onnx",
+                                                                Path(tmp) / "2d106det_pfld.onnx")))
+    locator, tracker = TrackingLocator(detector), LandmarkTracker(landmarker)
     capture = cv2.VideoCapture(str(shared / "assets" / "videos" / clip))
     outline = np.r_[CONTOUR, BROWS]
     drift = []
@@ -320,7 +323,7 @@ def carried_drift(shared: Path, clip: str, frames: int = 150) -> list[float]:
             for face in locator.locate(packet):
                 carried = tracker.landmarks(frame, face)
                 if face.origin != "detect":
-                    fresh = app.landmarker.detect(frame, face.bbox)
+                    fresh = landmarker.detect(frame, face.bbox)
                     drift.append(float(np.linalg.norm(carried[outline] - fresh[outline], axis=1).mean()
                                        / face_width(fresh)))
     finally:
