@@ -49,9 +49,40 @@ def settings_from_config(config: AppConfig) -> LiveSettings:
         opacity=face.opacity,
         detect_every=face.detect_every,
         swap_faces=face.swap_faces,
+        mask_mode="face" if face.mask == "auto" else face.mask,
         mask_blur=face.mask_blur,
         mask_erode=face.mask_erode,
+        face_padding=face.mask_padding,
+        face_feather=face.mask_feather,
+        mouth_padding=face.mouth_padding,
+        mouth_feather=face.mouth_feather,
     ).validated()
+
+
+def load_landmarker(config: AppConfig, store: Any, factory: Any) -> Any | None:
+    """The 106-point landmarker the face masks need, or None for the box mask.
+
+    `face.mask = auto` loads it only when it is already there (a `--model landmarker=` file, or
+    2d106det in the store, e.g. extracted from an already downloaded buffalo_l): the box is
+    used otherwise, and the log says so. `face` / `face+mouth` ask for it like any model (it
+    downloads when allowed); a missing file is then an error with the fix."""
+    from livefusion.face.landmarks import Landmarker106, LandmarkTracker
+    from livefusion.model_roles import UNCONFIGURED_ROLE_IDS, resolve_role
+    from livefusion.model_store import ModelUnavailableError
+
+    mode = config.face.mask
+    if mode == "box":
+        return None
+    if mode == "auto" and not config.models.overrides.get("landmarker"):
+        try:
+            path = store.ensure(UNCONFIGURED_ROLE_IDS["landmarker"], download=False)
+        except ModelUnavailableError as exc:
+            log.info("face mask: no landmarker on disk (%s); blending with the box mask. "
+                     "Run --download-models 2d106det or --mask face to fetch it", exc)
+            return None
+    else:
+        path = resolve_role(config, "landmarker", store=store).path
+    return LandmarkTracker(Landmarker106(factory.create(path, label="landmarker")))
 
 
 class EngineHolder:
@@ -141,7 +172,8 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
                               idle_detect_every=config.tracking.idle_detect_every)
     engine = FaceEngine(locator, detector=detector,
                         recognizer=recognizer, swapper=swapper, enhancer=enhancer,
-                        reference_threshold=face.reference_threshold)
+                        reference_threshold=face.reference_threshold,
+                        landmarks=load_landmarker(config, store, factory))
     if face.sources:
         engine.set_sources([list(face.sources)])
     if face.reference:

@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     face.add_argument("--color-transfer", action=argparse.BooleanOptionalAction, default=None)
     face.add_argument("--opacity", type=float, help="0..1, how much of the swapped face shows")
     face.add_argument("--detector", choices=("scrfd", "yunet"))
+    face.add_argument("--mask", choices=("auto", "box", "face", "face+mouth"),
+                      help="blend mask: face follows your face outline (106 landmarks), "
+                           "face+mouth keeps your own mouth, box the crop square (default auto: "
+                           "face when the landmarker is on disk)")
+    face.add_argument("--mask-padding", type=float, metavar="F",
+                      help="face masks: grow the outline by F of the face width (default 0.04)")
+    face.add_argument("--mask-feather", type=float, metavar="F",
+                      help="face masks: feather band of F of the face width (default 0.08)")
+    face.add_argument("--mouth-padding", type=float, metavar="F",
+                      help="face+mouth: grow the kept mouth by F of the face width (default 0.02)")
 
     out = p.add_argument_group("output")
     out.add_argument("--privacy", choices=PRIVACY_POLICIES,
@@ -147,6 +157,10 @@ def _flag_overrides(args: argparse.Namespace) -> list[tuple[str, Any]]:
     put("face.color_transfer", args.color_transfer)
     put("face.opacity", args.opacity)
     put("face.detector", args.detector)
+    put("face.mask", args.mask)
+    put("face.mask_padding", args.mask_padding)
+    put("face.mask_feather", args.mask_feather)
+    put("face.mouth_padding", args.mouth_padding)
     vcam = args.virtual_cam
     if vcam is None and args.benchmark:
         vcam = False

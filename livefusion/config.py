@@ -84,8 +84,22 @@ class FaceConfig:
     enhance_every: int = _opt(1, min=1, max=30, help="run the enhancer on every k-th frame")
     color_transfer: bool = _opt(True)
     opacity: float = _opt(1.0, min=0.0, max=1.0)
-    mask_blur: float = _opt(0.15, min=0.0, max=0.5)
-    mask_erode: float = _opt(0.05, min=0.0, max=0.4)
+    mask: str = _opt(
+        "auto", choices=("auto", "box", "face", "face+mouth"),
+        help="blend mask: face follows the face outline from 106 landmarks (2d106det, in "
+             "buffalo_l), face+mouth keeps your own mouth, box is the crop square; auto = face "
+             "when the landmarker is on disk, else box")
+    mask_blur: float = _opt(0.05, min=0.0, max=0.5, help="box mask: feather, fraction of the crop side")
+    mask_erode: float = _opt(0.03, min=0.0, max=0.4,
+                             help="box mask: margin left out, fraction of the crop side")
+    mask_padding: float = _opt(0.04, min=0.0, max=0.3,
+                               help="face masks: outline grown by this fraction of the face width")
+    mask_feather: float = _opt(0.08, min=0.0, max=0.5,
+                               help="face masks: feather band, fraction of the face width")
+    mouth_padding: float = _opt(0.02, min=0.0, max=0.3,
+                                help="face+mouth: lips grown by this fraction of the face width")
+    mouth_feather: float = _opt(0.06, min=0.0, max=0.5,
+                                help="face+mouth: feather band at the lips, fraction of the face width")
 
 
 @dataclass
@@ -145,7 +159,7 @@ class PrivacyConfig:
              "deliberate reveal, like swap off")
     min_mask_weight: float = _opt(
         0.3, min=0.0, max=1.0,
-        help="faces are hidden when the blend mask (face.mask_erode/mask_blur) gives the eyes, "
+        help="faces are hidden when the blend mask (face.mask and its settings) gives the eyes, "
              "nose or mouth less weight than this")
     min_eye_distance: float = _opt(
         12.0, min=0.0, max=1000.0, help="faces with eyes closer than this (px) are hidden")

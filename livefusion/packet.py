@@ -43,6 +43,9 @@ class Face:
     # The frame under crop_matrix at the crop's size (the swapper's input): the colour
     # transfer's target, so the output thread need not warp it again. None when unknown.
     target_crop: np.ndarray | None = None  # BGR uint8 (S, S, 3)
+    # 106 landmarks in frame pixels (InsightFace 2d106det order), set by the engine when the
+    # blend mask follows the face; None when no landmarker ran.
+    landmarks: np.ndarray | None = None  # float32 (106, 2)
 
     @property
     def width(self) -> float:

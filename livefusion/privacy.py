@@ -16,7 +16,11 @@ is not swapped well; with `hold` it repeats the last frame that needed no cover 
 `off` passes the engine's picture as it is (the field's usual behaviour), and says so.
 Swap off and a swap opacity under `min_opacity` (the user's deliberate reveals) pass the real
 face and are counted as revealed; a blend mask so eroded that the eyes, nose or mouth stay
-real hides the face.
+real hides the face. The check reads the mask the blender uses for that very face (the box,
+or the face outline from its landmarks, cut at the frame's edge) at the face's own keypoints
+mapped into the crop. With mask mode `face+mouth` the user keeps their own mouth on purpose,
+so the mouth corners are left out of that check (like a low opacity, a deliberate partial
+reveal; the eyes and the nose, which carry the identity, must still be covered).
 
 A swap-quality gate hides faces whose pose (yaw or pitch from the 5 points), alignment fit,
 detection score or size make a good swap unlikely: hidden, never half-swapped.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 import cv2
@@ -34,7 +38,7 @@ import numpy as np
 
 from livefusion.config import PrivacyConfig
 from livefusion.face.align import AlignmentError, similarity_fit, template_points
-from livefusion.face.blend import feather_mask
+from livefusion.face.mask import MaskMode, MaskOptions, crop_mask, frame_support, to_crop
 from livefusion.face.swap import SWAP_TEMPLATE
 from livefusion.packet import Face, FramePacket, GuardAction, HideReason, PrivacyVerdict
 from livefusion.settings import LiveSettings
@@ -326,7 +330,7 @@ class PrivacyGuard:
         self._held: _Held | None = None
         # one neutral frame per (shape, caption), drawn once: sinks only read their frames
         self._neutral: dict[tuple[tuple[int, ...], str], np.ndarray] = {}
-        self._mask_weights: dict[tuple[int, float, float], float] = {}
+        self._box_masks: dict[tuple[int, float, float], np.ndarray] = {}
         if self.config.policy == "off":
             log.warning("privacy guard off: wherever a swap fails (a turned face, a missed "
                         "detection, a model error, start-up) viewers see your real face")
@@ -374,7 +378,7 @@ class PrivacyGuard:
         for face in packet.faces:
             region = face_region(face, pad)
             seen.append(region)
-            reason = self._face_reason(face, failed, packet.settings)
+            reason = self._face_reason(face, failed, packet.settings, packet.frame.shape)
             if reason is not None:
                 to_hide.append((region, reason))
                 face.hidden = True
@@ -395,8 +399,8 @@ class PrivacyGuard:
         self._keep_good(packet)
         return PrivacyVerdict(GuardAction.PASS)
 
-    def _face_reason(self, face: Face, failed: bool,
-                     settings: LiveSettings) -> HideReason | None:
+    def _face_reason(self, face: Face, failed: bool, settings: LiveSettings,
+                     packet_shape: tuple[int, ...] | None = None) -> HideReason | None:
         """Why this located face must be covered, or None when its swap may be shown."""
         if failed:
             return HideReason.ERROR
@@ -404,7 +408,7 @@ class PrivacyGuard:
             return None
         if face.swapped_crop is None:
             return HideReason.NO_SWAP
-        if self._mask_weight(face.swapped_crop.shape[0], settings) < self.config.min_mask_weight:
+        if self.mask_weight(face, packet_shape, settings) < self.config.min_mask_weight:
             return HideReason.NO_SWAP  # the blend mask leaves the eyes, nose or mouth real
         detail = gate_reason(face, self.config)
         if detail:
@@ -412,16 +416,32 @@ class PrivacyGuard:
             return HideReason.NO_SWAP
         return None
 
-    def _mask_weight(self, size: int, settings: LiveSettings) -> float:
-        """The blend mask's least weight at the swap template's five points (eyes, nose, mouth
-        corners) for these mask settings: the lower, the more of the real features shows."""
-        key = (int(size), float(settings.mask_erode), float(settings.mask_blur))
-        if key not in self._mask_weights:
-            mask = feather_mask(key[0], key[1], key[2])
-            points = template_points(SWAP_TEMPLATE, key[0]).round().astype(int)
-            points = np.clip(points, 0, key[0] - 1)
-            self._mask_weights = {key: float(mask[points[:, 1], points[:, 0]].min())}
-        return self._mask_weights[key]
+    def mask_weight(self, face: Face, frame_shape: tuple[int, ...] | None,
+                    settings: LiveSettings) -> float:
+        """The blend mask's least weight at the face's keypoints (eyes, nose, and the mouth
+        corners unless the mode keeps the user's mouth), mapped into its crop: the lower, the
+        more of the real features shows. Without a crop matrix the swap template's points
+        stand in for the keypoints."""
+        size = int(face.swapped_crop.shape[0])
+        options = MaskOptions.from_settings(settings)
+        if options.uses_landmarks and face.landmarks is not None and face.crop_matrix is not None:
+            mask = crop_mask(size, options, to_crop(face.landmarks, face.crop_matrix))
+        else:
+            key = (size, float(options.box_erode), float(options.box_blur))
+            if key not in self._box_masks:
+                self._box_masks = {key: crop_mask(size, replace(options, mode=MaskMode.BOX), None)}
+            mask = self._box_masks[key]
+        if face.crop_matrix is not None:
+            points = to_crop(face.kps, face.crop_matrix)
+            if frame_shape is not None:
+                support = frame_support(frame_shape, face.crop_matrix, size)
+                mask = mask if support is None else mask * support
+        else:
+            points = template_points(SWAP_TEMPLATE, size)
+        if options.keeps_mouth and face.landmarks is not None:
+            points = points[:3]  # eyes and nose: the mouth is the user's own on purpose
+        points = np.clip(np.round(points).astype(int), 0, size - 1)
+        return float(mask[points[:, 1], points[:, 0]].min())
 
     def _remember(self, packet: FramePacket) -> None:
         if packet.located:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
 SWAP_FACES_CHOICES = ("all", "largest", "reference")
+MASK_MODE_CHOICES = ("box", "face", "face+mouth")  # livefusion.face.mask.MaskMode
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,15 @@ class LiveSettings:
     detect_every: int = 5
     swap_faces: str = "all"
     active_source: int = 0
-    mask_blur: float = 0.15  # feather, as a fraction of the crop size
-    mask_erode: float = 0.05  # shrink the mask, as a fraction of the crop size
+    # Blend mask (livefusion/face/mask.py). "face" and "face+mouth" follow 106 landmarks and
+    # fall back to the box when there are none (no landmarker loaded).
+    mask_mode: str = "face"
+    mask_blur: float = 0.05  # box: feather, as a fraction of the crop size
+    mask_erode: float = 0.03  # box: shrink the mask, as a fraction of the crop size
+    face_padding: float = 0.04  # face: outline grown by this fraction of the face width
+    face_feather: float = 0.08  # face: feather band, fraction of the face width
+    mouth_padding: float = 0.02  # face+mouth: lips grown by this fraction of the face width
+    mouth_feather: float = 0.06  # face+mouth: feather band at the lips, fraction of the face width
     # Overlay/debug views (drawn by the UI or a debug sink; the engine only reads them).
     show_debug: bool = False
     show_mask: bool = False
@@ -46,6 +54,14 @@ class LiveSettings:
             raise ValueError(f"mask_blur must be between 0 and 0.5, got {self.mask_blur}")
         if not 0.0 <= self.mask_erode <= 0.4:
             raise ValueError(f"mask_erode must be between 0 and 0.4, got {self.mask_erode}")
+        if self.mask_mode not in MASK_MODE_CHOICES:
+            raise ValueError(
+                f"mask_mode must be one of {', '.join(MASK_MODE_CHOICES)}, got {self.mask_mode!r}")
+        for name, top in (("face_padding", 0.3), ("face_feather", 0.5), ("mouth_padding", 0.3),
+                          ("mouth_feather", 0.5)):
+            value = getattr(self, name)
+            if not 0.0 <= value <= top:
+                raise ValueError(f"{name} must be between 0 and {top}, got {value}")
         return self
 
 

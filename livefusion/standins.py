@@ -122,3 +122,78 @@ def arcface_standin(path: Path | str, *, dim: int = 512, size: int = 112, seed: 
         initializer=[numpy_helper.from_array(weight, "weight")],
     )
     return _save(graph, path)
+
+
+# --- a 106-point landmarker in the 2d106det contract ------------------------------------------
+
+LANDMARK_INPUT = 192  # 2d106det: a square crop of 1.5 x max(box w, h), centred on the box
+PFLD_INPUT = 112
+
+
+def _resize_matrix(out_size: int, in_size: int, start: float, length: float) -> np.ndarray:
+    """(out_size, in_size) bilinear weights resampling the window [start, start + length) of an
+    axis of `in_size` pixels to `out_size` pixels (pixel centres as OpenCV's INTER_LINEAR)."""
+    weights = np.zeros((out_size, in_size), np.float64)
+    step = length / out_size
+    for i in range(out_size):
+        x = start + (i + 0.5) * step - 0.5
+        lo = int(np.floor(x))
+        frac = x - lo
+        for index, weight in ((lo, 1.0 - frac), (lo + 1, frac)):
+            weights[i, min(max(index, 0), in_size - 1)] += weight
+    return weights
+
+
+def pfld106_as_2d106det(pfld_path: Path | str, path: Path | str, *, face_scale: float = 1.0) -> Path:
+    """Wrap PFLD-106-lite (input `input` [1,3,112,112] RGB / 255 of a square crop of
+    `face_scale` x the face box; output `output` [1,212] in [0,1] of that crop; InsightFace's
+    106-point order) into InsightFace 2d106det's contract: input `data` [1,3,192,192] RGB 0-255
+    of a 1.5 x max(w, h) crop centred on the face box, output `fc1` [1,212] in [-1,1] with
+    (v + 1) * 96 = crop pixels.
+
+    The graph cuts the centre `face_scale / 1.5` of the 192 crop and resamples it to 112 with
+    two MatMuls (bilinear weights, the / 255 folded in; PFLD's opset 9 has no Resize), runs the
+    PFLD graph unchanged, then maps its [0,1] window coordinates to 2d106det's [-1,1]. The
+    batch stays 1 (PFLD's graph reshapes to batch 1); the real file takes N.
+    """
+    model = onnx.load(str(pfld_path))
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    real_inputs = [i for i in graph.input if i.name not in inits]
+    if len(real_inputs) != 1 or real_inputs[0].name != "input":
+        raise ValueError(f"{pfld_path} is not PFLD-106-lite: expected one input named 'input'")
+    window = LANDMARK_INPUT * face_scale / 1.5
+    start = (LANDMARK_INPUT - window) / 2.0
+    rows = _resize_matrix(PFLD_INPUT, LANDMARK_INPUT, start, window)
+    prefix = "lf2d106_"
+    graph.initializer.extend([
+        numpy_helper.from_array((rows / 255.0).astype(np.float32), prefix + "rows"),
+        numpy_helper.from_array(rows.T.astype(np.float32), prefix + "cols_t"),
+        numpy_helper.from_array(np.array([window / 96.0], np.float32), prefix + "gain"),
+        numpy_helper.from_array(np.array([start / 96.0 - 1.0], np.float32), prefix + "offset"),
+    ])
+    for node in graph.node:
+        node.input[:] = [prefix + "scaled" if name == "input" else name for name in node.input]
+        node.output[:] = [prefix + "window" if name == "output" else name for name in node.output]
+    head = [
+        helper.make_node("MatMul", ["data", prefix + "cols_t"], [prefix + "narrow"]),
+        helper.make_node("MatMul", [prefix + "rows", prefix + "narrow"], [prefix + "scaled"]),
+    ]
+    tail = [
+        helper.make_node("Mul", [prefix + "window", prefix + "gain"], [prefix + "spread"]),
+        helper.make_node("Add", [prefix + "spread", prefix + "offset"], ["fc1"]),
+    ]
+    nodes = head + list(graph.node) + tail
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept_inputs = [i for i in graph.input if i.name in inits]
+    del graph.input[:]
+    graph.input.extend([helper.make_tensor_value_info("data", TensorProto.FLOAT,
+                                                      [1, 3, LANDMARK_INPUT, LANDMARK_INPUT])]
+                       + kept_inputs)
+    del graph.output[:]
+    graph.output.extend([helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, 212])])
+    onnx.checker.check_model(model)
+    path = Path(path)
+    onnx.save(model, str(path))
+    return path

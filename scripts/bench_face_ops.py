@@ -14,6 +14,12 @@ It also checks what the crop-space colour transfer costs in picture: the same pa
 float at full resolution, with the Reinhard statistics taken in the frame's ROI from the
 warped crop and the frame under the warped mask, and prints the mean and largest absolute
 difference (0..255) over the face (where the mask is above zero).
+
+Face mask rows (mask modes face / face+mouth, livefusion/face/mask.py): the 106-point landmark
+inference on the face box (counted apart: the model's cost; here the PFLD-106-lite stand-in in
+2d106det's contract, not 2d106det itself), the landmarks carried between detections by the
+track (a 5-point similarity), the mask built in crop space, and the paste-back with it (which
+builds its mask itself, so "paste-back, face mask" is mask + paste together).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ sys.path.insert(0, str(ROOT))
 from livefusion.face.align import estimate_matrix, invert, warp_crop  # noqa: E402
 from livefusion.face.blend import BlendOptions, FaceBlender, paste_roi  # noqa: E402
 from livefusion.face.detect import ScrfdDetector  # noqa: E402
+from livefusion.face.landmarks import Landmarker106  # noqa: E402
+from livefusion.face.align import similarity_fit  # noqa: E402
+from livefusion.face.mask import MaskMode, MaskOptions, crop_mask, to_crop  # noqa: E402
 from livefusion.face.onnx_session import OrtSessionAdapter  # noqa: E402
 from livefusion.imageio import read_bgr  # noqa: E402
 
@@ -117,6 +126,8 @@ def main() -> None:
     parser.add_argument("--frame", type=int, default=30, help="video frame index")
     parser.add_argument("--detector", type=Path, default=SHARED / "models/det_500m.onnx")
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--pfld", type=Path, default=SHARED / "models/pfld106_lite.onnx",
+                        help="PFLD-106-lite, wrapped into 2d106det's contract as the landmarker")
     parser.add_argument("--face-scales", default="1.0,0.5",
                         help="also time the picture shrunk by these factors inside the 1080p frame "
                              "(smaller faces, as with a webcam further away)")
@@ -130,13 +141,24 @@ def main() -> None:
     full = load_frame(args)
     detector = ScrfdDetector(OrtSessionAdapter(ort.InferenceSession(str(args.detector),
                                                                      providers=["CPUExecutionProvider"])))
+    import tempfile
+
+    from livefusion.standins import pfld106_as_2d106det
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as tmp:
+        wrapped = pfld106_as_2d106det(args.pfld, Path(tmp) / "2d106det_pfld.onnx")
+        landmarker = Landmarker106(ort.InferenceSession(str(wrapped), options,
+                                                        providers=["CPUExecutionProvider"]))
     for factor in (float(v) for v in args.face_scales.split(",")):
         frame = shrink_into(full, factor)
         faces = detector.detect(frame)
         if not faces:
             raise SystemExit("no face in the chosen frame; pick another with --frame or --image")
         print(f"\npicture scale {factor:g}")
-        bench_frame(frame, faces, args)
+        bench_frame(frame, faces, args, landmarker)
 
 
 def shrink_into(frame: np.ndarray, factor: float) -> np.ndarray:
@@ -150,9 +172,12 @@ def shrink_into(frame: np.ndarray, factor: float) -> np.ndarray:
                               cv2.BORDER_REFLECT)
 
 
-def bench_frame(frame: np.ndarray, faces: list, args: argparse.Namespace) -> None:
+def bench_frame(frame: np.ndarray, faces: list, args: argparse.Namespace,
+                landmarker: Landmarker106) -> None:
     blender = FaceBlender()
-    options = BlendOptions(color_transfer=False)
+    options = BlendOptions(color_transfer=False, mask=MaskOptions(mode=MaskMode.BOX))
+    face_options = BlendOptions(color_transfer=False, mask=MaskOptions(mode=MaskMode.FACE))
+    mouth_options = BlendOptions(color_transfer=False, mask=MaskOptions(mode=MaskMode.FACE_MOUTH))
     with_colour = BlendOptions(color_transfer=True)
     mask = blender.mask(SIZE, options.mask_erode, options.mask_blur)
     print(f"frame {frame.shape[1]}x{frame.shape[0]}, {len(faces)} face(s), crop {SIZE}, "
@@ -169,6 +194,18 @@ def bench_frame(frame: np.ndarray, faces: list, args: argparse.Namespace) -> Non
             ("colour transfer (crop)", lambda: blender.color_transfer(frame, crop, matrix, with_colour, aligned)),
             ("paste-back (ROI)", lambda: blender.paste(target, crop, matrix, options)),
             ("paste-back + colour", lambda: blender.paste(target, crop, matrix, with_colour, target=aligned)),
+        ]
+        points = landmarker.detect(frame, face.bbox)
+        moved_kps = face.kps + 1.5
+        rows += [
+            ("landmark inference (model)", lambda: landmarker.detect(frame, face.bbox)),
+            ("landmarks carried by track", lambda: (lambda m: points @ m[:, :2].T + m[:, 2])(
+                similarity_fit(face.kps, moved_kps))),
+            ("face mask (crop space)", lambda: crop_mask(SIZE, face_options.mask, to_crop(points, matrix))),
+            ("paste-back, face mask", lambda: blender.paste(target, crop, matrix, face_options,
+                                                            landmarks=points)),
+            ("paste-back, face+mouth mask", lambda: blender.paste(target, crop, matrix, mouth_options,
+                                                                  landmarks=points)),
         ]
         naive = measure(lambda: naive_paste(frame, crop, matrix, mask), args.repeats)
         box = f"{face.width:.0f}x{face.height:.0f}"

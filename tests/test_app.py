@@ -210,3 +210,26 @@ def test_a_config_cannot_start_the_app_with_the_swap_off(config, caplog):
         app.stop()
     assert app.settings.snapshot().swap_enabled is True
     assert "face.swap_enabled = false is ignored" in caplog.text
+
+
+def test_auto_mask_is_face_with_a_landmarker_on_disk_and_box_without(config, shared_model, tmp_path,
+                                                                     caplog):
+    """face.mask = auto: the face mask when a landmarker is there (here a --model file in the
+    2d106det contract), the box otherwise, said in the log; never a download for it."""
+    from livefusion.app import build_face_engine
+    from livefusion.standins import pfld106_as_2d106det
+    from tests.face.onnx_builders import arcface_standin, identity_inswapper
+
+    config.models.dir = str(tmp_path / "store")  # an empty store: no 2d106det on disk
+    config.models.overrides = {"detector": str(shared_model("det_500m.onnx")),
+                               "embedder": str(arcface_standin(tmp_path / "e.onnx")),
+                               "swapper": str(identity_inswapper(tmp_path / "s.onnx"))}
+    assert settings_from_config(config).mask_mode == "face"
+    with caplog.at_level("INFO", logger="livefusion.app"):
+        assert build_face_engine(config).landmarks is None
+    assert "box mask" in caplog.text
+    config.models.overrides["landmarker"] = str(pfld106_as_2d106det(
+        shared_model("pfld106_lite.onnx"), tmp_path / "lm.onnx"))
+    assert build_face_engine(config).landmarks is not None
+    config.face.mask = "box"
+    assert build_face_engine(config).landmarks is None

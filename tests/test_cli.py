@@ -264,3 +264,25 @@ def test_loop_plays_a_file_again_and_again_headless(clip, no_thread_leak):
     code, text = run_cli("--input", str(clip), "--no-preview", "--no-virtual-cam",
                          "--no-realtime", "--frames", "100")
     assert code == 0 and "stopped (source ended): 40 frames out" in text, text
+
+
+@pytest.mark.parametrize("flags, mode, padding", [
+    (["--mask", "box"], "box", 0.07), (["--mask", "face+mouth", "--mask-padding", "0.1"], "face+mouth", 0.1),
+    ([], "face", 0.07)])
+def test_mask_flags_win_over_the_config(flags, mode, padding, tmp_path):
+    from livefusion.app import settings_from_config
+    from livefusion.cli import build_parser, config_from_args
+
+    profile = tmp_path / "p.toml"
+    profile.write_text('[face]\nmask = "face"\nmask_padding = 0.07\n')
+    config = config_from_args(build_parser().parse_args(["--config", str(profile)] + flags))
+    settings = settings_from_config(config)
+    assert (settings.mask_mode, settings.face_padding) == (mode, padding)
+
+
+def test_a_bad_mask_mode_is_refused_with_the_choices(capsys):
+    from livefusion.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--mask", "oval"])
+    assert "face+mouth" in capsys.readouterr().err

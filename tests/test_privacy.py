@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from livefusion.config import PrivacyConfig
-from livefusion.face.align import AlignmentError, template_points
+from livefusion.face.align import AlignmentError, estimate_matrix, template_points
+from livefusion.face.swap import SWAP_TEMPLATE
 from livefusion.packet import Face, FramePacket, GuardAction, HideReason
 from livefusion.privacy import (
     FaceMemory,
@@ -40,7 +41,8 @@ def make_face(kps: np.ndarray | None = None, *, score: float = 0.9, swapped: boo
     face = Face(bbox=box, kps=kps, score=score, track_id=track_id)
     if swapped:
         face.swapped_crop = np.zeros((128, 128, 3), np.uint8)
-        face.crop_matrix = np.eye(2, 3)
+        # the guard reads the blend mask at the face's own keypoints through this matrix
+        face.crop_matrix = estimate_matrix(kps, SWAP_TEMPLATE, 128)
     return face
 
 
@@ -415,7 +417,8 @@ def test_a_low_swap_opacity_is_a_counted_reveal_and_unswapped_faces_stay_hidden(
 
 
 @pytest.mark.parametrize("erode, blur, action", [
-    (0.05, 0.15, GuardAction.PASS),  # the defaults: the features are fully swapped
+    (0.03, 0.05, GuardAction.PASS),  # the box defaults: the features are fully swapped
+    (0.05, 0.15, GuardAction.PASS),  # the box defaults before the face masks
     (0.05, 0.2, GuardAction.PASS),  # configs/quality.toml's softer mask
     (0.2, 0.15, GuardAction.HIDE),  # an eroded mask leaves the eyes and mouth real
     (0.3, 0.3, GuardAction.HIDE),

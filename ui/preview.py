@@ -65,6 +65,16 @@ def bgr_image(frame: np.ndarray) -> tuple[QImage, np.ndarray]:
     return image, pixels
 
 
+def mask_caption(packet: FramePacket) -> str:
+    """What the mask view shows: the mask mode the blender used on this frame."""
+    mode = packet.debug.get("mask_mode", "")
+    if not mode:
+        return "mask: none (no face pasted)"
+    wanted = packet.settings.mask_mode
+    note = f" ({wanted} needs the landmarker)" if mode != wanted else ""
+    return f"mask: {mode}{note}"
+
+
 def mask_image(mask: np.ndarray) -> QImage:
     """A tinted, semi-transparent RGBA image of a float mask in [0, 1] (owns its pixels)."""
     h, w = mask.shape[:2]
@@ -245,6 +255,8 @@ class PreviewWidget(QWidget):
         painter.drawImage(target, image)
         if self._mask is not None:
             painter.drawImage(target, self._mask)
+            self._label(painter, QPointF(target.left() + 8, target.bottom() - 52),
+                        mask_caption(packet), colour=QColor(*MASK_TINT))
         if self._before is not None:
             self._paint_before_after(painter, target)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)

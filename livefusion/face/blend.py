@@ -1,8 +1,11 @@
 """Pasting swapped crops back into the frame: only inside each face's region.
 
 For each face the crop's footprint in the frame (the inverse-warped crop square, clipped to
-the frame) is the region of interest (ROI). The crop and a feathered mask are warped into
-that ROI alone and blended there; every pixel outside the ROI is left bit-for-bit as it was.
+the frame) is the region of interest (ROI). The crop and its mask (livefusion/face/mask.py:
+the feathered box, or the face's own outline from 106 landmarks) are warped into that ROI
+alone and blended there; every pixel outside the ROI is left bit-for-bit as it was. Where the
+crop runs past the frame's edge, the mask is cut to the crop pixels that sample real frame
+pixels (`frame_support`), so the border keeps its own pixels instead of a swap of padding.
 
 The optional Reinhard colour transfer (LAB statistics under the mask) runs in crop space
 (e.g. 128x128): the target statistics come from the original frame under the same crop
@@ -22,6 +25,7 @@ import cv2
 import numpy as np
 
 from livefusion.face.align import warp_crop
+from livefusion.face.mask import MaskOptions, crop_mask, feather_mask, frame_support, to_crop
 from livefusion.packet import Face
 from livefusion.settings import LiveSettings
 
@@ -36,12 +40,19 @@ _LAB8_OFFSET = np.array([0.0, 128.0, 128.0])
 class BlendOptions:
     color_transfer: bool = True
     opacity: float = 1.0
-    mask_blur: float = 0.15  # feather width, fraction of the crop side
-    mask_erode: float = 0.05  # margin left out of the mask, fraction of the crop side
+    mask: MaskOptions = MaskOptions()
 
     @classmethod
     def from_settings(cls, settings: LiveSettings) -> "BlendOptions":
-        return cls(settings.color_transfer, settings.opacity, settings.mask_blur, settings.mask_erode)
+        return cls(settings.color_transfer, settings.opacity, MaskOptions.from_settings(settings))
+
+    @property
+    def mask_blur(self) -> float:
+        return self.mask.box_blur
+
+    @property
+    def mask_erode(self) -> float:
+        return self.mask.box_erode
 
 
 @dataclass(frozen=True)
@@ -56,22 +67,6 @@ class Roi:
     @property
     def empty(self) -> bool:
         return self.x1 <= self.x0 or self.y1 <= self.y0
-
-
-def feather_mask(size: int, erode: float, blur: float) -> np.ndarray:
-    """float32 (size, size) box mask: 0 within `erode*size` of the edge (at least 1 px), then a
-    Gaussian ramp to 1 over `2*blur*size`. The ramp is shortened when erode and blur together
-    would leave no room, so the centre is always ~1 and the border always ~0."""
-    margin = max(1.0, erode * size)
-    room = max(size / 2.0 - margin - 1.0, 0.5)
-    feather = min(blur * size, room / 2.0)
-    inner = margin + feather
-    mask = np.zeros((size, size), np.float32)
-    lo, hi = int(round(inner)), size - int(round(inner))
-    mask[lo:hi, lo:hi] = 1.0
-    if feather >= 0.5:
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=feather / 3.0, borderType=cv2.BORDER_CONSTANT)
-    return mask
 
 
 def paste_roi(
@@ -199,12 +194,29 @@ class FaceBlender:
         return masks
 
     def mask(self, size: int, erode: float, blur: float) -> np.ndarray:
-        """The float32 feather mask for a crop size and settings (cached)."""
+        """The float32 box mask for a crop size and settings (cached)."""
         return self._masks_for(size, erode, blur).mask
+
+    def masks_for(
+        self, frame_shape: tuple[int, ...], matrix: np.ndarray, size: int, options: MaskOptions,
+        landmarks: np.ndarray | None = None,
+    ) -> "_Masks":
+        """The mask this crop is blended with: the cached box, or the face's own outline from
+        its landmarks (frame pixels, mapped into the crop here), cut to real frame pixels
+        where the crop runs past the frame's edge."""
+        support = frame_support(frame_shape, matrix, size)
+        if options.uses_landmarks and landmarks is not None:
+            mask = crop_mask(size, options, to_crop(landmarks, matrix))
+        else:
+            masks = self._masks_for(size, options.box_erode, options.box_blur)
+            if support is None:
+                return masks
+            mask = masks.mask
+        return _Masks.build(mask if support is None else mask * support)
 
     def color_transfer(
         self, frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, options: BlendOptions,
-        target: np.ndarray | None = None,
+        target: np.ndarray | None = None, mask: np.ndarray | None = None,
     ) -> np.ndarray:
         """`crop` with the colours of the frame under it (Reinhard in LAB, in crop space).
 
@@ -215,7 +227,8 @@ class FaceBlender:
         size = crop.shape[0]
         if target is None or target.shape != crop.shape or target.dtype != np.uint8:
             target = warp_crop(frame, matrix, size)
-        mask = self._masks_for(size, options.mask_erode, options.mask_blur).mask
+        if mask is None:
+            mask = self._masks_for(size, options.mask_erode, options.mask_blur).mask
         valid = inside_frame(frame.shape, matrix, size)
         return reinhard_transfer(crop, target, mask if valid is None else mask * valid)
 
@@ -228,11 +241,13 @@ class FaceBlender:
         *,
         target: np.ndarray | None = None,
         debug_mask: np.ndarray | None = None,
+        landmarks: np.ndarray | None = None,
     ) -> Roi:
         """Blend `crop` (BGR uint8, square) into `frame` in place; returns the ROI written.
 
         `target`: the frame under `matrix` at crop size (the swapper's input crop), used by the
-        colour transfer; warped from `frame` when None. The crop, premultiplied by the mask,
+        colour transfer; warped from `frame` when None. `landmarks` (106 frame points) shape
+        the mask when `options.mask` follows the face. The crop, premultiplied by the mask,
         travels with the inverse mask as one BGRA image through a single warp into the ROI
         (OpenCV's 4-channel warp is vectorised, 3-channel is not), then the blend is 8-bit:
         out = crop*a/255 + frame*(255 - a)/255, exact where a is 0 or 255.
@@ -240,12 +255,12 @@ class FaceBlender:
         size = crop.shape[0]
         if crop.ndim != 3 or crop.shape[1] != size or crop.shape[2] != 3 or crop.dtype != np.uint8:
             raise ValueError(f"swapped crop must be a square BGR uint8 image, got {crop.shape} {crop.dtype}")
-        masks = self._masks_for(size, options.mask_erode, options.mask_blur)
+        masks = self.masks_for(frame.shape, matrix, size, options.mask, landmarks)
         roi = paste_roi(frame.shape, matrix, size, masks.support)
         if roi.empty or options.opacity <= 0.0:
             return Roi(0, 0, 0, 0)
         if options.color_transfer:
-            crop = self.color_transfer(frame, crop, matrix, options, target)
+            crop = self.color_transfer(frame, crop, matrix, options, target, masks.mask)
         alpha = masks.alpha
         if options.opacity < 1.0:
             alpha = cv2.convertScaleAbs(alpha, alpha=float(options.opacity))
@@ -282,7 +297,8 @@ class FaceBlender:
             if face.swapped_crop is None or face.crop_matrix is None:
                 continue
             roi = self.paste(frame, face.swapped_crop, face.crop_matrix, options,
-                             target=face.target_crop, debug_mask=debug_mask)
+                             target=face.target_crop, debug_mask=debug_mask,
+                             landmarks=face.landmarks)
             if not roi.empty:
                 rois.append(roi)
         return rois

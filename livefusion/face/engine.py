@@ -1,8 +1,9 @@
-"""The face engine: the pipeline's inference stage (locate, select, align, swap, enhance)
-and its blend stage (paste back into the frame).
+"""The face engine: the pipeline's inference stage (locate, select, align, landmarks, swap,
+enhance) and its blend stage (paste back into the frame, under a box or face-shaped mask).
 
 Everything is given to the constructor (locator, detector for source photos, recogniser,
-swapper, enhancer); building them from the config and the model store is the wiring's job.
+swapper, enhancer, landmarker); building them from the config and the model store is the
+wiring's job. Without a landmarker the face mask modes blend with the box.
 Source identities can be added, replaced and removed from any thread while frames run:
 the inference thread reads one immutable snapshot per frame.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -22,6 +23,8 @@ from livefusion.face.align import AlignmentError
 from livefusion.face.blend import BlendOptions, FaceBlender
 from livefusion.face.embed import Recognizer, SourceIdentity, build_identity
 from livefusion.face.enhance import FaceEnhancer
+from livefusion.face.landmarks import LandmarkTracker
+from livefusion.face.mask import MaskMode
 from livefusion.face.select import FaceSelector
 from livefusion.face.swap import InswapperSwapper
 from livefusion.face.types import Detector, FaceLocator
@@ -64,12 +67,14 @@ class FaceEngine:
         enhancer: FaceEnhancer | None = None,
         blender: FaceBlender | None = None,
         reference_threshold: float = 0.35,
+        landmarks: LandmarkTracker | None = None,
     ) -> None:
         self.locator = locator
         self.detector = detector
         self.recognizer = recognizer
         self.swapper = swapper
         self.enhancer = enhancer
+        self.landmarks = landmarks
         self.blender = blender or FaceBlender()
         self.selector = FaceSelector(
             embed=recognizer.embed if recognizer is not None else None, threshold=reference_threshold)
@@ -141,6 +146,13 @@ class FaceEngine:
         self.selector.reset()
         if self.enhancer is not None:
             self.enhancer.reset()
+        if self.landmarks is not None:
+            self.landmarks.reset()
+
+    def mask_mode(self, settings: LiveSettings) -> MaskMode:
+        """The mask mode frames are blended with: the setting, or the box without a landmarker."""
+        mode = MaskMode(settings.mask_mode)
+        return mode if self.landmarks is not None else MaskMode.BOX
 
     # --- inference thread ---------------------------------------------------------------------
 
@@ -174,6 +186,11 @@ class FaceEngine:
                     aligned.append((face, self.swapper.align(frame, face)))
                 except AlignmentError as exc:
                     log.debug("face skipped: %s", exc)
+        if self.mask_mode(settings) is not MaskMode.BOX and aligned:
+            with packet.timed("landmarks"), _step("landmarks"):
+                for face, _ in aligned:
+                    face.landmarks = self.landmarks.landmarks(frame, face)
+                self.landmarks.forget_except({f.track_id for f in faces if f.track_id >= 0})
         with packet.timed("swap"), _step("swap"):
             for face, crop in aligned:
                 face.swapped_crop = self.swapper.swap_crop(crop.image, source.latent)
@@ -200,8 +217,12 @@ class FaceEngine:
             debug_mask = None
             if packet.settings.show_mask:
                 debug_mask = np.zeros(frame.shape[:2], np.float32)
-            self.blender.paste_faces(frame, faces, BlendOptions.from_settings(packet.settings),
-                                     debug_mask=debug_mask)
+            options = BlendOptions.from_settings(packet.settings)
+            mode = self.mask_mode(packet.settings)
+            if mode is not options.mask.mode:
+                options = replace(options, mask=replace(options.mask, mode=mode))
+            self.blender.paste_faces(frame, faces, options, debug_mask=debug_mask)
+            packet.debug["mask_mode"] = mode.value
             packet.frame = frame
             if debug_mask is not None:
                 packet.debug["mask"] = debug_mask

@@ -4,7 +4,10 @@ Swapping with a swapper that returns its target must give the original frame bac
 least 35 dB over each face and identical pixels outside the paste regions, also for faces cut
 by the frame border. (The 128-pixel swap crop bounds the round trip's fidelity: faces much
 larger than the crop lose detail, which is why the photos used here have faces of about crop
-size; MODELS.md's inswapper has the same limit.)
+size; MODELS.md's inswapper has the same limit.) The engine here blends with the face mask
+(the default) from a real 106-point landmarker in 2d106det's contract (PFLD-106-lite wrapped);
+the box mask replaces the whole face box, so its round trip over the box is the crop's own
+resolution (34.3 dB on the face cut by the top edge) and is checked at 34 dB.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from livefusion.face.detect import ScrfdDetector
 from livefusion.face.embed import Recognizer, SourceFaceError
 from livefusion.face.engine import FaceEngine
 from livefusion.face.enhance import FaceEnhancer
+from livefusion.face.landmarks import Landmarker106, LandmarkTracker
 from livefusion.face.locate import EveryFrameLocator
 from livefusion.face.swap import InswapperSwapper, load_emap
 from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
 from livefusion.stages import BlendStage, InferenceStage, StageFailure
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
+from livefusion.standins import pfld106_as_2d106det
 from tests.face.onnx_builders import arcface_standin, cpu_session, identity_enhancer, identity_inswapper, shared_path
 
 pytestmark = pytest.mark.shared
@@ -40,7 +45,9 @@ def parts(tmp_path_factory):
         path = identity_inswapper(folder / f"inswapper_{fp16}.onnx", fp16=fp16)
         swappers[fp16] = InswapperSwapper(cpu_session(path), load_emap(path))
     enhancer = FaceEnhancer(cpu_session(identity_enhancer(folder / "gpen256.onnx", size=256)), "gpen_bfr_256")
-    return detector, recognizer, swappers, enhancer
+    landmarker = Landmarker106(cpu_session(pfld106_as_2d106det(
+        shared_path(SHARED_MODELS, "pfld106_lite.onnx"), folder / "2d106det.onnx")))
+    return detector, recognizer, swappers, enhancer, landmarker
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +56,11 @@ def images():
             for n in ("fr_two_people.jpg", "insightface_t1.jpg", "fr_obama2.jpg", "fr_obama.jpg")}
 
 
-def _engine(parts, *, fp16=False, enhancer=False, sources=True):
-    detector, recognizer, swappers, enh = parts
+def _engine(parts, *, fp16=False, enhancer=False, sources=True, landmarks=True):
+    detector, recognizer, swappers, enh, landmarker = parts
     engine = FaceEngine(EveryFrameLocator(detector), detector=detector, recognizer=recognizer,
-                        swapper=swappers[fp16], enhancer=enh if enhancer else None)
+                        swapper=swappers[fp16], enhancer=enh if enhancer else None,
+                        landmarks=LandmarkTracker(landmarker) if landmarks else None)
     if sources:
         engine.add_source(shared_path(SHARED_IMAGES, "fr_obama2.jpg"))
     return engine
@@ -70,7 +78,7 @@ def _psnr(a, b):
     return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
-def _check_identity_round_trip(packet, original):
+def _check_identity_round_trip(packet, original, min_psnr=35.0):
     swapped = [f for f in packet.faces if f.swapped_crop is not None]
     assert swapped, "at least one face was swapped"
     untouched = np.ones(original.shape[:2], bool)
@@ -80,7 +88,7 @@ def _check_identity_round_trip(packet, original):
         x0, y0 = np.maximum(np.floor(face.bbox[:2]).astype(int), 0)
         x1, y1 = np.minimum(np.ceil(face.bbox[2:]).astype(int), original.shape[1::-1])
         region = (slice(y0, y1), slice(x0, x1))
-        assert _psnr(packet.frame[region], original[region]) >= 35.0
+        assert _psnr(packet.frame[region], original[region]) >= min_psnr
     np.testing.assert_array_equal(packet.frame[untouched], original[untouched])
     assert not np.array_equal(packet.frame, original), "the paste really wrote something"
 
@@ -120,7 +128,28 @@ def test_identity_swap_of_faces_cut_by_the_border(parts, images, cut):
 
 def test_larger_face_scaled_to_crop_size(parts, images):
     frame = cv2.resize(images["fr_obama.jpg"], None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
-    _check_identity_round_trip(_run(_engine(parts), frame), frame)
+    packet = _run(_engine(parts), frame)
+    assert packet.debug["mask_mode"] == "face" and packet.faces[0].landmarks is not None
+    _check_identity_round_trip(packet, frame)
+
+
+@pytest.mark.parametrize("mode", ["box", "face+mouth"])
+@pytest.mark.parametrize("cut", [(slice(None), slice(None)), (slice(100, None), slice(None))],
+                         ids=["whole", "top"])
+def test_identity_swap_with_the_other_masks(parts, images, mode, cut):
+    frame = np.ascontiguousarray(images["fr_two_people.jpg"][cut])
+    packet = _run(_engine(parts), frame, mask_mode=mode)
+    assert packet.debug["mask_mode"] == mode
+    _check_identity_round_trip(packet, frame, min_psnr=34.0 if mode == "box" else 35.0)
+
+
+def test_without_a_landmarker_the_face_modes_blend_with_the_box(parts, images):
+    frame = images["fr_two_people.jpg"]
+    packet = _run(_engine(parts, landmarks=False), frame, mask_mode="face", show_mask=True)
+    assert packet.debug["mask_mode"] == "box"
+    assert all(f.landmarks is None for f in packet.faces)
+    boxed = _run(_engine(parts), frame, mask_mode="box", show_mask=True)
+    np.testing.assert_array_equal(packet.debug["mask"], boxed.debug["mask"])
 
 
 def test_no_face_no_source_and_switched_off(parts, images):
@@ -158,6 +187,24 @@ def test_show_mask_puts_a_full_frame_mask_in_debug(parts, images):
     mask = _run(_engine(parts), frame, show_mask=True).debug["mask"]
     assert mask.shape == frame.shape[:2] and mask.dtype == np.float32
     assert mask.max() > 0.99 and mask[0, -1] == 0.0
+
+
+def test_the_mask_view_shows_the_mask_in_use(parts, images):
+    """M shows the face outline in face modes (the box corners are not pasted), the box in
+    box mode, and the kept mouth as a hole."""
+    frame = images["fr_two_people.jpg"]
+    views = {mode: _run(_engine(parts), frame, show_mask=True, mask_mode=mode)
+             for mode in ("box", "face", "face+mouth")}
+    for mode, packet in views.items():
+        assert packet.debug["mask_mode"] == mode
+    face = views["face"].faces[0]
+    inverse = cv2.invertAffineTransform(face.crop_matrix)
+    corner = np.round(inverse @ np.array([18.0, 18.0, 1.0])).astype(int)  # near the crop's corner
+    assert views["box"].debug["mask"][corner[1], corner[0]] > 0.9
+    assert views["face"].debug["mask"][corner[1], corner[0]] == 0.0
+    mouth = np.round(face.landmarks[52:72].mean(axis=0)).astype(int)
+    assert views["face"].debug["mask"][mouth[1], mouth[0]] > 0.99
+    assert views["face+mouth"].debug["mask"][mouth[1], mouth[0]] < 0.05
 
 
 def test_enhancer_runs_only_when_enabled(parts, images):
@@ -198,7 +245,7 @@ def test_source_with_several_faces_reports_it(parts):
 
 
 def test_recogniser_that_does_not_fit_the_swapper_is_refused(parts):
-    detector, _, swappers, _ = parts
+    detector, _, swappers, _, _ = parts
     small = Recognizer(cpu_session(shared_path(SHARED_MODELS, "pixamatch_mobilefacenet.onnx")))
     with pytest.raises(ValueError, match="128-d embeddings but the swapper expects 512-d"):
         FaceEngine(EveryFrameLocator(detector), detector=detector, recognizer=small, swapper=swappers[False])
