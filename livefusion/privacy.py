@@ -38,7 +38,8 @@ import numpy as np
 
 from livefusion.config import PrivacyConfig
 from livefusion.face.align import AlignmentError, similarity_fit, template_points
-from livefusion.face.mask import MaskMode, MaskOptions, crop_mask, frame_support, to_crop
+from livefusion.face.mask import (FaceMaskCache, MaskMode, MaskOptions, crop_mask, frame_support,
+                                  to_crop)
 from livefusion.face.swap import SWAP_TEMPLATE
 from livefusion.packet import Face, FramePacket, GuardAction, HideReason, PrivacyVerdict
 from livefusion.settings import LiveSettings
@@ -331,6 +332,7 @@ class PrivacyGuard:
         # one neutral frame per (shape, caption), drawn once: sinks only read their frames
         self._neutral: dict[tuple[tuple[int, ...], str], np.ndarray] = {}
         self._box_masks: dict[tuple[int, float, float], np.ndarray] = {}
+        self._face_masks = FaceMaskCache()
         if self.config.policy == "off":
             log.warning("privacy guard off: wherever a swap fails (a turned face, a missed "
                         "detection, a model error, start-up) viewers see your real face")
@@ -425,7 +427,7 @@ class PrivacyGuard:
         size = int(face.swapped_crop.shape[0])
         options = MaskOptions.from_settings(settings)
         if options.uses_landmarks and face.landmarks is not None and face.crop_matrix is not None:
-            mask = crop_mask(size, options, to_crop(face.landmarks, face.crop_matrix))
+            mask = self._face_masks.get(size, options, to_crop(face.landmarks, face.crop_matrix))
         else:
             key = (size, float(options.box_erode), float(options.box_blur))
             if key not in self._box_masks:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from livefusion.face.align import warp_crop
-from livefusion.face.mask import MaskOptions, crop_mask, feather_mask, frame_support, to_crop
+from livefusion.face.mask import FaceMaskCache, MaskOptions, feather_mask, frame_support, to_crop
 from livefusion.packet import Face
 from livefusion.settings import LiveSettings
 
@@ -158,6 +158,7 @@ class _Scratch(threading.local):
 
     def __init__(self) -> None:
         self.buffers: dict[str, np.ndarray] = {}
+        self.face_masks = FaceMaskCache()  # a tracked face's mask, reused between detections
 
     def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         count = int(np.prod(shape))
@@ -206,7 +207,7 @@ class FaceBlender:
         where the crop runs past the frame's edge."""
         support = frame_support(frame_shape, matrix, size)
         if options.uses_landmarks and landmarks is not None:
-            mask = crop_mask(size, options, to_crop(landmarks, matrix))
+            mask = self._scratch.face_masks.get(size, options, to_crop(landmarks, matrix))
         else:
             masks = self._masks_for(size, options.box_erode, options.box_blur)
             if support is None:

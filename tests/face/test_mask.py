@@ -269,3 +269,22 @@ def test_landmarks_carried_by_the_track_stay_on_the_face():
     drift = carried_drift(images.parent.parent, "dfl_Obama_speaking.mp4", frames=16)
     assert len(drift) >= 10
     assert np.mean(drift) < 0.03 and max(drift) < MaskOptions().padding * 2
+
+
+def test_the_mask_cache_reuses_a_mask_while_the_outline_holds_still(portrait):
+    """Within a quarter crop pixel the mask built first is handed out again; a detection that
+    moves the outline further, or other options, build a new one."""
+    from livefusion.face.mask import FaceMaskCache, MaskMode, MaskOptions, face_mask
+
+    _, _, points, matrix = portrait
+    portrait_points = to_crop(points, matrix)
+    cache, options = FaceMaskCache(tolerance=0.25), MaskOptions(mode=MaskMode.FACE)
+    first = cache.get(128, options, portrait_points)
+    assert np.array_equal(first, face_mask(portrait_points, 128, options))
+    assert cache.get(128, options, portrait_points + 0.2) is first and cache.built == 1
+    moved = cache.get(128, options, portrait_points + 1.0)
+    assert cache.built == 2 and not np.array_equal(moved, first)
+    assert np.array_equal(moved, face_mask(portrait_points + 1.0, 128, options))
+    mouth = cache.get(128, MaskOptions(mode=MaskMode.FACE_MOUTH), portrait_points)
+    assert cache.built == 3 and mouth.sum() < first.sum()
+    assert not first.flags.writeable
