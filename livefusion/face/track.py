@@ -56,6 +56,13 @@ MIN_VISIBLE_FRACTION = 0.6
 # A detector correction larger than this (mean point shift / inter-ocular distance) is shown
 # at once instead of eased in: it is a real jump (re-acquired face), not noise.
 MAX_EASED_CORRECTION = 0.1
+# How fast an eased correction may move a face per frame (px, largest point): this much on a
+# still face, plus EASE_MOTION_SHARE of the face's own motion on this frame (a correction
+# riding on motion is not seen). A keyframe detection that disagrees with flow by 5 px right
+# after a stop (a detector's pose-dependent bias) is then blended in over 10 frames at
+# 0.5 px each, instead of 1.3 px steps over the N frames to the next detection.
+STILL_EASE_PX = 0.5
+EASE_MOTION_SHARE = 0.5
 
 FilterFactory = Callable[[np.ndarray], KeypointFilter]
 
@@ -73,19 +80,30 @@ class _Track:
     lost: str = ""  # why flow failed on this frame, empty while fine
     age: int = 0
     # What is shown = filter estimate + offset; a detector correction is eased in over the
-    # frames up to the next detection (offset shrinks by offset_step per frame).
+    # frames up to the next detection, slower where the face is still (see `ease`).
     offset: np.ndarray = field(default_factory=lambda: np.zeros((5, 2)))
-    offset_step: np.ndarray = field(default_factory=lambda: np.zeros((5, 2)))
     offset_left: int = 0
 
     def shown(self) -> np.ndarray:
         return self.filter.kps + self.offset
 
-    def ease(self) -> None:
-        """One frame of easing in the last detector correction."""
-        if self.offset_left > 0:
-            self.offset_left -= 1
-            self.offset = self.offset - self.offset_step if self.offset_left else np.zeros((5, 2))
+    def ease(self, motion_px: float = 0.0) -> None:
+        """One frame of easing in the last detector correction: the remaining offset spread
+        over the frames left, each point moved at most STILL_EASE_PX + EASE_MOTION_SHARE x
+        `motion_px` (the face's motion on this frame); what the limit holds back is eased on
+        the next frames."""
+        if self.offset_left <= 0:
+            return
+        step = self.offset / self.offset_left
+        largest = float(np.linalg.norm(step, axis=1).max())
+        limit = STILL_EASE_PX + EASE_MOTION_SHARE * max(float(motion_px), 0.0)
+        if largest > limit:
+            step = step * (limit / largest)
+        self.offset = self.offset - step
+        if float(np.linalg.norm(self.offset, axis=1).max()) < 1e-3:
+            self.offset, self.offset_left = np.zeros((5, 2)), 0
+        else:
+            self.offset_left = max(self.offset_left - 1, 1)
 
     def face(self) -> Face:
         kps = self.shown()
@@ -225,13 +243,15 @@ class TrackingLocator:
         any_lost = False
         for track in self._tracks:
             track.age += 1
-            track.ease()
             if not self.use_flow:
                 track.filter.predict()
+                track.ease()
                 continue
+            before = track.filter.kps
             track.lost = self._flow_step(track, frame)
             if track.lost:
                 track.filter.predict()  # the motion model carries it until the detector
+            track.ease(float(np.linalg.norm(track.filter.kps - before, axis=1).max()))
             if track.lost:
                 self.stats.lost[track.lost] += 1
                 log.debug("track %d lost: %s", track.track_id, track.lost)
@@ -307,7 +327,6 @@ class TrackingLocator:
         if np.linalg.norm(correction, axis=1).mean() > MAX_EASED_CORRECTION * iod:
             return
         track.offset = correction
-        track.offset_step = correction / every
         track.offset_left = every
 
     def _match(self, detections: list[Face]) -> list[tuple[int, int]]:
