@@ -63,6 +63,16 @@ MAX_EASED_CORRECTION = 0.1
 # 0.5 px each, instead of 1.3 px steps over the N frames to the next detection.
 STILL_EASE_PX = 0.5
 EASE_MOTION_SHARE = 0.5
+# Flow that keeps less than this fraction of the points it followed as inliers is in doubt
+# (a hand sliding over the face, the face turning away): detect at once instead of carrying
+# a possible ghost to the next keyframe. Followed faces keep 0.8-1.0 of their points.
+DOUBT_INLIER_FRACTION = 0.5
+# A dropped track is remembered this many camera frames: while any is, every frame is
+# detected (the face coming back from behind a hand is picked up at once), and a detection
+# where it was takes its id again (ids kept across short occlusions).
+REMEMBER_FRAMES = 15
+# A detection takes a remembered id when its box overlaps the remembered box this much.
+REMEMBER_IOU = 0.3
 
 FilterFactory = Callable[[np.ndarray], KeypointFilter]
 
@@ -122,6 +132,8 @@ class TrackingStats:
     rechecks: int = 0  # detections run early because the last one dropped a track
     cuts: int = 0  # scene cuts seen (tracks dropped, detection at once)
     edge_detections: int = 0  # detections run early for motion at the frame's edge
+    doubt_detections: int = 0  # detections run early because flow kept few of its points
+    ids_restored: int = 0  # faces that came back within REMEMBER_FRAMES and kept their id
     tracks_started: int = 0
     lost: Counter = field(default_factory=Counter)  # reason -> count
 
@@ -164,6 +176,9 @@ class TrackingLocator:
         self._since_detect: int | None = None  # None: detect on the next frame
         self._detect_seq = 0  # capture seq of the last detection (camera frames, not processed)
         self._frame_shape: tuple[int, ...] | None = None
+        self._seq = 0  # capture seq of the frame being located
+        self._gone: list[tuple[int, np.ndarray, int]] = []  # (id, last box, seq dropped)
+        self._doubt = False  # flow on this frame kept few of its points
 
     @property
     def detector_calls(self) -> int:
@@ -172,6 +187,7 @@ class TrackingLocator:
     def reset(self) -> None:
         """Forget all tracks; the next frame is detected. Ids keep counting up."""
         self._tracks = []
+        self._gone = []
         self._since_detect = None
         self._frame_shape = None
         if self.cut_detector is not None:
@@ -184,11 +200,14 @@ class TrackingLocator:
             self.reset()
             self._frame_shape = frame.shape
         self.stats.frames += 1
+        self._seq = packet.seq
+        self._gone = [g for g in self._gone if packet.seq - g[2] <= REMEMBER_FRAMES]
         with packet.timed("track"):
             cut = self.cut_detector is not None and self.cut_detector.is_cut(frame)
             if cut:
                 self.stats.cuts += 1
                 self._tracks = []
+                self._gone = []  # a new scene: nobody there is coming back
                 self._since_detect = None
                 packet.scene_cut = True
             lost = self._follow(frame)
@@ -197,8 +216,13 @@ class TrackingLocator:
         if arriving:
             self._since_detect = None
             self.stats.edge_detections += 1
+        elif self._doubt and not lost:
+            self._since_detect = None
+            self.stats.doubt_detections += 1
         if not self._tracks:
             every = min(every, self.idle_detect_every)
+        if self._gone:  # a face dropped lately may come back any frame: look on every one
+            every = 1
         # Due after N camera frames (capture seq), however many were processed: when
         # inference is slower than the camera, flow never bridges more than N frames' time.
         due = (not self.use_flow or self._since_detect is None
@@ -241,6 +265,7 @@ class TrackingLocator:
     def _follow(self, frame: np.ndarray) -> bool:
         """Move every track by flow; returns True when any track was lost."""
         any_lost = False
+        self._doubt = False
         for track in self._tracks:
             track.age += 1
             if not self.use_flow:
@@ -263,6 +288,8 @@ class TrackingLocator:
         result = track.flow.step(frame)
         if not result.ok or result.matrix is None:
             return result.reason or "flow failed"
+        if result.tried and result.inliers < DOUBT_INLIER_FRACTION * result.tried:
+            self._doubt = True
         previous = track.filter.kps
         kps = apply_to_points(result.matrix, previous)
         raw_kps = apply_to_points(result.matrix, track.raw_kps)
@@ -306,11 +333,13 @@ class TrackingLocator:
             track.missed += 1
             unconfirmed = True
             if track.lost or track.missed > self.max_missed or not self.use_flow:
-                continue  # dropped (without flow nothing would carry it to the next frame)
+                # dropped (without flow nothing would carry it to the next frame); remembered
+                self._gone.append((track.track_id, track.raw_box.copy(), self._seq))
+                continue
             kept.append(track)  # flow already moved its reference to this frame
         for di, det in enumerate(detections):
             if di not in matched_dets:
-                kept.append(self._new_track(frame, det))
+                kept.append(self._new_track(frame, det, {t.track_id for t in kept}))
         kept.sort(key=lambda t: t.track_id)
         self._tracks = kept
         return unconfirmed
@@ -345,17 +374,34 @@ class TrackingLocator:
         return [(int(r), int(c)) for r, c in zip(rows, cols)
                 if cost[r, c] <= self.match_distance]
 
-    def _new_track(self, frame: np.ndarray, det: Face) -> _Track:
+    def _new_track(self, frame: np.ndarray, det: Face, live: set[int] | None = None) -> _Track:
         flow = self._make_flow()
         box = np.asarray(det.bbox, np.float32).copy()
         if self.use_flow:
             flow.start(frame, box)
-        track = _Track(track_id=self._next_id, filter=self._make_filter(det.kps), flow=flow,
+        track_id = self._remembered_id(box, live or set())
+        if track_id is None:
+            track_id = self._next_id
+            self._next_id += 1
+        else:
+            self.stats.ids_restored += 1
+        track = _Track(track_id=track_id, filter=self._make_filter(det.kps), flow=flow,
                        raw_box=box, raw_kps=np.asarray(det.kps, np.float64).copy(),
                        score=float(det.score))
-        self._next_id += 1
         self.stats.tracks_started += 1
         return track
+
+    def _remembered_id(self, box: np.ndarray, live: set[int]) -> int | None:
+        """The id of the remembered (recently dropped) track whose box overlaps `box` most,
+        at least REMEMBER_IOU and not in `live`, taken out of the memory; None when none."""
+        best, best_iou = None, REMEMBER_IOU
+        for i, (track_id, old, _) in enumerate(self._gone):
+            overlap = _iou(old, box)
+            if overlap >= best_iou and track_id not in live:
+                best, best_iou = i, overlap
+        if best is None:
+            return None
+        return self._gone.pop(best)[0]
 
 
 def _usable(detections: list[Face], shape: tuple[int, ...]) -> list[Face]:
@@ -378,6 +424,15 @@ def _usable(detections: list[Face], shape: tuple[int, ...]) -> list[Face]:
             continue
         out.append(det)
     return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = min(float(a[2]), float(b[2])) - max(float(a[0]), float(b[0]))
+    ih = min(float(a[3]), float(b[3])) - max(float(a[1]), float(b[1]))
+    inter = max(iw, 0.0) * max(ih, 0.0)
+    union = (float(a[2] - a[0]) * float(a[3] - a[1]) + float(b[2] - b[0]) * float(b[3] - b[1])
+             - inter)
+    return inter / union if union > 0 else 0.0
 
 
 def _visible_fraction(box: np.ndarray, shape: tuple[int, ...]) -> float:

@@ -438,3 +438,53 @@ def test_a_still_face_stays_still_when_a_keyframe_detection_disagrees_with_flow(
     assert steps[9:25].sum() > 2.5  # ...and it is blended in, not ignored
     biased = clip.keypoints(39) + 4.0 / np.sqrt(2)
     assert np.linalg.norm(kps[-1] - biased, axis=1).mean() < 1.0
+
+
+def test_a_face_back_from_a_short_occlusion_keeps_its_id_and_is_picked_up_at_once():
+    """Gone from t=8 to t=13 (a hand over it): the track is dropped at t=11, then every frame
+    is detected while it is remembered, so it is back at t=14 (not at the next keyframe)
+    with its old id."""
+    clip = clip_with(STILL, 40)
+    det = TruthDetector(lambda t: [] if 8 <= t < 14 else single(clip)(t))
+    locator = TrackingLocator(det, CONFIG, idle_detect_every=10)
+    results, _ = run(locator, clip.frame, det, 10, 40)
+    assert all(r == [] for r in results[11:14])
+    assert 14 in det.calls
+    assert all(len(r) == 1 and r[0].track_id == 0 for r in results[14:])
+    assert locator.stats.ids_restored == 1
+
+
+def test_a_face_back_after_longer_than_the_memory_gets_a_new_id():
+    from livefusion.face.track import REMEMBER_FRAMES
+
+    clip = clip_with(STILL, 60)
+    back = 11 + REMEMBER_FRAMES + 5
+    det = TruthDetector(lambda t: [] if 8 <= t < back else single(clip)(t))
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 10, 60)
+    assert results[back] and results[back][0].track_id == 1
+
+
+def test_a_face_covered_between_keyframes_is_checked_at_once_not_at_the_next_keyframe():
+    """From t=6 a textured block slides over the still face, covering it by t=8; the detector
+    stops seeing it at t=7. Flow loses the face or keeps few of its points, so detection runs before the
+    keyframe at t=10 and the ghost is gone well before t=11."""
+    clip = clip_with(STILL, 30)
+    rng = np.random.default_rng(5)
+    block = cv2.GaussianBlur(rng.uniform(0, 255, (240, 320, 3)).astype(np.float32), (0, 0), 2)
+    block = np.clip(block, 0, 255).astype(np.uint8)
+    box = clip.box(0).astype(int)
+
+    def frame(t):
+        image = clip.frame(t)
+        if t >= 6:
+            right = box[0] + (box[2] - box[0]) * min(1.0, (t - 5) / 3.0)
+            image[box[1] - 5:box[3] + 5, box[0] - 5:int(right) + 5] = \
+                block[box[1] - 5:box[3] + 5, box[0] - 5:int(right) + 5]
+        return image
+
+    det = TruthDetector(lambda t: single(clip)(t) if t < 7 else [])
+    locator = TrackingLocator(det, CONFIG)
+    results, _ = run(locator, frame, det, 10, 30)
+    assert locator.stats.doubt_detections + locator.stats.forced_detections >= 1
+    assert all(r == [] for r in results[10:])
+    assert min(t for t, r in enumerate(results) if r == []) <= 9
