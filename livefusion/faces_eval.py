@@ -14,8 +14,10 @@ with `--faces-out`, then measures that file. Counts, per clip:
   missed   face-frames the reference sees with no track on them (IoU < 0.3)
   ghost    track face-frames on no face the reference sees (a hand now covers it, the face
            went)
-  losses   frames where a face the reference keeps seeing (matched to itself on the frame
-           before) loses the track id it had: the track dropped or a different id took over
+  losses   tracks that ended while the reference still sees their face on the next frame
+           (IoU >= 0.3 with the track's last box)
+  switches frames where a face the reference keeps seeing (matched to itself on the frame
+           before) is not on the track id it had
   ids      distinct track ids the app used
 
 Only the app's tracked faces are compared (track >= 0): faces the guard alone keeps (below
@@ -50,11 +52,12 @@ class Counts:
     missed: int = 0
     ghost: int = 0
     losses: int = 0
+    switches: int = 0
     ids: int = 0
 
     def row(self) -> str:
         return (f"frames {self.frames}  ref {self.ref}  missed {self.missed}  "
-                f"ghost {self.ghost}  losses {self.losses}  ids {self.ids}")
+                f"ghost {self.ghost}  losses {self.losses}  switches {self.switches}  ids {self.ids}")
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -111,9 +114,16 @@ def compare(reference: list[np.ndarray], tracked: dict[int, list[dict]]) -> Coun
         now_ids = {r: track_ids[c] for r, c in pairs.items()}
         for before, now in match(prev_ref, ref).items():
             if before in prev_ids and now_ids.get(now) != prev_ids[before]:
-                counts.losses += 1
+                counts.switches += 1
         prev_ref, prev_ids = ref, now_ids
     counts.ids = len(ids)
+    last: dict[int, tuple[int, list[float]]] = {}
+    for t in sorted(tracked):
+        for face in tracked[t]:
+            last[int(face["track"])] = (t, face["box"])
+    for t, box in last.values():
+        if t + 1 < len(reference) and match(np.array([box]), reference[t + 1]):
+            counts.losses += 1
     return counts
 
 

@@ -281,8 +281,9 @@ def test_idle_cadence_can_be_set_back_to_every_n():
 
 
 def test_a_track_the_detector_did_not_confirm_is_checked_again_on_the_next_frame():
-    """The face goes at t=8: t=10 misses it (kept one more look, max_missed=1), t=11 looks
-    again and drops it, then idle detection: the ghost lasts 3 frames, not until t=15."""
+    """The face goes at t=8: t=10 misses it (kept for one more look, max_missed=1, but no
+    longer shown), t=11 looks again and drops it: the ghost lasts 2 frames (8, 9), not until
+    t=15."""
     clip = clip_with(STILL, 30)
     gone = 8
     det = TruthDetector(lambda t: single(clip)(t) if t < gone else [])
@@ -290,7 +291,7 @@ def test_a_track_the_detector_did_not_confirm_is_checked_again_on_the_next_frame
     results, _ = run(locator, clip.frame, det, 5, 30)
     assert det.calls[:5] == [0, 5, 10, 11, 12]
     assert locator.stats.rechecks >= 2
-    assert len(results[10]) == 1 and all(r == [] for r in results[11:])
+    assert len(results[9]) == 1 and all(r == [] for r in results[10:])
 
 
 def test_a_face_missed_once_is_confirmed_on_the_next_frame_and_keeps_its_id():
@@ -298,7 +299,8 @@ def test_a_face_missed_once_is_confirmed_on_the_next_frame_and_keeps_its_id():
     det = TruthDetector(lambda t: [] if t == 5 else single(clip)(t))
     results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 5, 20)
     assert det.calls[:4] == [0, 5, 6, 11]
-    assert all(len(r) == 1 and r[0].track_id == 0 for r in results)
+    assert results[5] == []  # unconfirmed: not shown (the guard covers the place)
+    assert all(len(r) == 1 and r[0].track_id == 0 for t, r in enumerate(results) if t != 5)
 
 
 def test_a_scene_cut_drops_the_tracks_and_detects_on_that_very_frame():
