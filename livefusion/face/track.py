@@ -20,6 +20,18 @@
   is covered by a hand, lasts a frame or two, not N); on a scene cut (`livefusion.face.scene`) it drops every
   track and detects on that very frame, and it detects at once when the picture changes in
   the frame's outer band away from the tracked faces (something is coming in).
+- Faces the detector stops confirming: a track a detection did not confirm is not shown on
+  that frame (no ghost over a hand; it waits unseen for the recheck on the next frame). Flow
+  that keeps under DOUBT_INLIER_FRACTION of its points detects at once. A dropped track is
+  remembered REMEMBER_FRAMES camera frames: meanwhile every frame is detected (a face back
+  from behind a hand is picked up at once) and a detection where it was gets its id back.
+- Fast motion: while a face moves more than FAST_MOTION_IOD of its eye distance per frame it
+  is detected on every frame (flow and the filter trail a fast head), then the cadence
+  returns.
+- Corrections: a detection that disagrees with the shown position by under
+  MAX_EASED_CORRECTION is eased in over the frames to the next detection, but a still face
+  moves at most STILL_EASE_PX per frame (the detector's pose-dependent bias right after a
+  stop is blended in over several frames instead of snapping).
 - With `swap_score` / `swap_min_face` / `swap_max_faces` set, the detector runs with looser
   limits: detections scoring below `swap_score`, smaller than `swap_min_face` or past the best
   `swap_max_faces` are never tracked or swapped; they go to `packet.unswappable`, for the
