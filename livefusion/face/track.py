@@ -219,6 +219,7 @@ class TrackingLocator:
             self.reset()
             self._frame_shape = frame.shape
         self.stats.frames += 1
+        gap = max(1, packet.seq - self._seq)  # camera frames since the last located one
         self._seq = packet.seq
         self._gone = [g for g in self._gone if packet.seq - g[2] <= REMEMBER_FRAMES]
         with packet.timed("track"):
@@ -229,7 +230,7 @@ class TrackingLocator:
                 self._gone = []  # a new scene: nobody there is coming back
                 self._since_detect = None
                 packet.scene_cut = True
-            lost = self._follow(frame)
+            lost = self._follow(frame, gap)
             arriving = (self.cut_detector is not None and bool(self._tracks)
                         and self.cut_detector.edge_motion([t.raw_box for t in self._tracks]))
         if arriving:
@@ -287,8 +288,9 @@ class TrackingLocator:
 
     # -- flow between detections -------------------------------------------------------------
 
-    def _follow(self, frame: np.ndarray) -> bool:
-        """Move every track by flow; returns True when any track was lost."""
+    def _follow(self, frame: np.ndarray, gap: int = 1) -> bool:
+        """Move every track by flow (`gap` camera frames since the last frame); returns True
+        when any track was lost."""
         any_lost = False
         self._doubt = False
         for track in self._tracks:
@@ -302,7 +304,7 @@ class TrackingLocator:
             if track.lost:
                 track.filter.predict()  # the motion model carries it until the detector
             motion = float(np.linalg.norm(track.filter.kps - before, axis=1).max())
-            track.speed = 0.0 if track.lost else motion / max(
+            track.speed = 0.0 if track.lost else motion / gap / max(
                 float(np.hypot(*(before[1] - before[0]))), 1.0)
             track.ease(motion)
             if track.lost:

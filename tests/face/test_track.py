@@ -95,7 +95,8 @@ def test_is_a_face_locator():
 
 @pytest.mark.parametrize("n", [1, 3, 5])
 def test_detects_every_n_frames_and_keeps_the_id(n):
-    clip = clip_with(MOVING, 30)
+    # slower than FAST_MOTION_IOD (a faster face is detected on every frame, tested below)
+    clip = clip_with((Keyframe(0.0, Pose(0.45, 0.5)), Keyframe(1.0, Pose(0.55, 0.47, 4.0, 1.05))), 30)
     det = TruthDetector(single(clip))
     locator = TrackingLocator(det, CONFIG)
     results, packets = run(locator, clip.frame, det, n, 30)
@@ -490,3 +491,19 @@ def test_a_face_covered_between_keyframes_is_checked_at_once_not_at_the_next_key
     assert locator.stats.doubt_detections + locator.stats.forced_detections >= 1
     assert all(r == [] for r in results[10:])
     assert min(t for t, r in enumerate(results) if r == []) <= 9
+
+
+def test_a_fast_moving_face_is_detected_on_every_frame_while_it_moves():
+    """About 0.15 eye distances a frame: detected on every frame from the first flow frame
+    that measures it; a still face keeps detect-every-5."""
+    fast = clip_with((Keyframe(0.0, Pose(0.3, 0.5)), Keyframe(1.0, Pose(0.7, 0.5), linear=True)), 20)
+    det = TruthDetector(single(fast))
+    locator = TrackingLocator(det, CONFIG)
+    run(locator, fast.frame, det, 5, 20)
+    assert locator.stats.fast_detections >= 15
+    assert det.calls[-10:] == list(range(10, 20))
+    still = clip_with(STILL, 20)
+    det = TruthDetector(single(still))
+    locator = TrackingLocator(det, CONFIG)
+    run(locator, still.frame, det, 5, 20)
+    assert locator.stats.fast_detections == 0 and det.calls == [0, 5, 10, 15]
