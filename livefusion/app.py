@@ -146,12 +146,14 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     max_faces = max(face.max_faces, config.privacy.guard_max_faces) if guarded else face.max_faces
     det_path = resolve_role(config, "detector", store=store).path
     if face.detector == "yunet":
-        detector: Any = YunetDetector(det_path, input_size=face.det_size, score=det_score,
+        detector: Any = YunetDetector(det_path, input_size=face.det_size,
+                                      max_side=face.det_max_side, score=det_score,
                                       nms=face.det_nms, max_faces=max_faces,
                                       min_face=min_face)
     else:
         detector = ScrfdDetector(factory.create(det_path, label="detector", warmup_size=face.det_size),
-                                 input_size=face.det_size, score=det_score, nms=face.det_nms,
+                                 input_size=face.det_size, max_side=face.det_max_side,
+                                 score=det_score, nms=face.det_nms,
                                  max_faces=max_faces, min_face=min_face)
     emb_path = resolve_role(config, "embedder", store=store).path
     recognizer = Recognizer(factory.create(emb_path, label="embedder"))

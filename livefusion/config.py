@@ -70,7 +70,13 @@ class FaceConfig:
         True, help="kept for old configs and ignored: every launch starts with the swap on")
     sources: list = _opt([], help="source face image paths")
     detector: str = _opt("scrfd", choices=("scrfd", "yunet"))
-    det_size: int = _opt(640, min=128, max=1920, help="detector input side, multiple of 32")
+    det_size: int = _opt(
+        0, min=0, max=1920,
+        help="detector input side, multiple of 32; 0: the frame's own size up to det_max_side "
+             "(small and mid faces keep their keypoint accuracy)")
+    det_max_side: int = _opt(
+        1920, min=128, max=4096,
+        help="with det_size 0: longest side the detector sees (larger frames are scaled down)")
     det_score: float = _opt(0.5, min=0.01, max=1.0)
     det_nms: float = _opt(0.4, min=0.05, max=0.95)
     max_faces: int = _opt(4, min=1, max=64)

@@ -55,6 +55,9 @@ class Pose:
 class Keyframe:
     at: float  # position in the clip, 0..1
     pose: Pose
+    # how the segment that ends here is travelled: eased (cosine: starts and stops gently)
+    # or linear (constant speed, an abrupt start and an abrupt stop)
+    linear: bool = False
 
 
 _A = Pose(0.42, 0.48, 0.0, 1.0)
@@ -68,6 +71,19 @@ DEFAULT_PATH: tuple[Keyframe, ...] = (
     Keyframe(0.40, _C), Keyframe(0.47, _C), Keyframe(0.57, _D), Keyframe(0.64, _D),
     Keyframe(0.80, _E), Keyframe(1.00, _E),
 )
+# Still, slow, still, fast with an abrupt stop, still, fast back (turn + scale), abrupt stop,
+# still: the stops right after fast motion are where a tracker snaps (a keyframe detection
+# that disagrees with flow), the long stills are where it jitters.
+_S0 = Pose(0.40, 0.50, 0.0, 1.0)
+_S1 = Pose(0.52, 0.46, 4.0, 1.0)
+_S2 = Pose(0.66, 0.52, -10.0, 1.1)
+_S3 = Pose(0.45, 0.48, 8.0, 0.95)
+SNAP_PATH: tuple[Keyframe, ...] = (
+    Keyframe(0.00, _S0), Keyframe(0.12, _S0), Keyframe(0.34, _S1), Keyframe(0.44, _S1),
+    Keyframe(0.52, _S2, linear=True), Keyframe(0.70, _S2), Keyframe(0.78, _S3, linear=True),
+    Keyframe(1.00, _S3),
+)
+PATHS = {"default": DEFAULT_PATH, "snap": SNAP_PATH}
 
 
 def pose_at(path: Sequence[Keyframe], u: float) -> Pose:
@@ -78,6 +94,8 @@ def pose_at(path: Sequence[Keyframe], u: float) -> Pose:
         if u <= b.at:
             span = b.at - a.at
             local = 0.0 if span <= 0 else (u - a.at) / span
+            if b.linear:
+                return a.pose.blend(b.pose, local)
             return a.pose.blend(b.pose, (1.0 - math.cos(math.pi * local)) / 2.0)
     return path[-1].pose
 

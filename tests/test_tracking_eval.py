@@ -140,3 +140,31 @@ def test_reference_motion_recovers_a_known_shift():
     assert np.all(np.isnan(motion[0]))
     np.testing.assert_allclose(motion[1], np.tile([1.5, -0.75], (5, 1)), atol=0.1)
     np.testing.assert_allclose(halves[1, 0], halves[1, 1], atol=0.1)
+
+
+@pytest.mark.shared
+def test_default_cadence_matches_detection_on_every_frame_on_the_snap_path():
+    """A short version of the ground-truth table (the full one: 720p and 1080p, SCRFD and
+    YuNet, `python -m livefusion.tracking_eval --path snap ...`): SCRFD det_2.5g at the
+    frame's own size, the still / slow / fast-with-abrupt-stops path, every keyframe phase of
+    detect-every-5. Default cadence error at most 1.02x detection on every frame, on the fast
+    frames at most 1.10x, still jitter at most 0.16 px, no step over 1 px on still frames
+    (3 settling frames after a stop allowed)."""
+    from livefusion.synthclip import PATHS, SynthClip, load_photo, prepare_face
+    from tests.conftest import SHARED_IMAGES, SHARED_MODELS
+
+    model, photo = SHARED_MODELS / "det_2.5g.onnx", SHARED_IMAGES / "fr_obama.jpg"
+    for path in (model, photo):
+        if not path.exists():
+            pytest.skip(f"{path} is missing: the real models and photos come from ../shared")
+    detector_for = te.make_detector_factory(model)
+    clip = SynthClip(prepare_face(load_photo(photo), detector_for, augmentations=5),
+                     (640, 360), 120, path=PATHS["snap"])
+    methods = [te.Method("a", 1, "none", False), te.Method("c", 5, "kalman", True)]
+    figures = te.evaluate_gt(clip, te.FrameCachedDetector(detector_for(0)), methods,
+                             te.tracking_config([]), io.StringIO())
+    c5 = figures["c5"]
+    assert c5["err_vs_a"] <= 1.02
+    assert c5["err_fast_vs_a"] <= 1.10
+    assert c5["jitter_px"] <= 0.16
+    assert c5["step_max_px"] <= 1.0

@@ -54,6 +54,7 @@ class FlowResult:
     inliers: int
     fb_error: float
     reason: str = ""
+    tried: int = 0  # points followed (inliers / tried falls when something covers the face)
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,7 @@ class FaceFlow:
                               f"implausible motion (scale {scale:.3f}, rotation {angle:.1f} deg)"
                               ), none
         kept = p1[good][inlier_mask.ravel().astype(bool)].reshape(-1, 1, 2)
-        return FlowResult(True, matrix, n_good, inliers, fb_median), kept
+        return FlowResult(True, matrix, n_good, inliers, fb_median, tried=len(p0)), kept
 
 
 def _inside(points: np.ndarray, corners: np.ndarray) -> np.ndarray:

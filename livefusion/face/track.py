@@ -20,6 +20,18 @@
   is covered by a hand, lasts a frame or two, not N); on a scene cut (`livefusion.face.scene`) it drops every
   track and detects on that very frame, and it detects at once when the picture changes in
   the frame's outer band away from the tracked faces (something is coming in).
+- Faces the detector stops confirming: a track a detection did not confirm is not shown on
+  that frame (no ghost over a hand; it waits unseen for the recheck on the next frame). Flow
+  that keeps under DOUBT_INLIER_FRACTION of its points detects at once. A dropped track is
+  remembered REMEMBER_FRAMES camera frames: meanwhile every frame is detected (a face back
+  from behind a hand is picked up at once) and a detection where it was gets its id back.
+- Fast motion: while a face moves more than FAST_MOTION_IOD of its eye distance per frame it
+  is detected on every frame (flow and the filter trail a fast head), then the cadence
+  returns.
+- Corrections: a detection that disagrees with the shown position by under
+  MAX_EASED_CORRECTION is eased in over the frames to the next detection, but a still face
+  moves at most STILL_EASE_PX per frame (the detector's pose-dependent bias right after a
+  stop is blended in over several frames instead of snapping).
 - With `swap_score` / `swap_min_face` / `swap_max_faces` set, the detector runs with looser
   limits: detections scoring below `swap_score`, smaller than `swap_min_face` or past the best
   `swap_max_faces` are never tracked or swapped; they go to `packet.unswappable`, for the
@@ -56,6 +68,28 @@ MIN_VISIBLE_FRACTION = 0.6
 # A detector correction larger than this (mean point shift / inter-ocular distance) is shown
 # at once instead of eased in: it is a real jump (re-acquired face), not noise.
 MAX_EASED_CORRECTION = 0.1
+# How fast an eased correction may move a face per frame (px, largest point): this much on a
+# still face, plus EASE_MOTION_SHARE of the face's own motion on this frame (a correction
+# riding on motion is not seen). A keyframe detection that disagrees with flow by 5 px right
+# after a stop (a detector's pose-dependent bias) is then blended in over 10 frames at
+# 0.5 px each, instead of 1.3 px steps over the N frames to the next detection.
+STILL_EASE_PX = 0.5
+EASE_MOTION_SHARE = 0.5
+# Flow that keeps less than this fraction of the points it followed as inliers is in doubt
+# (a hand sliding over the face, the face turning away): detect at once instead of carrying
+# a possible ghost to the next keyframe. Followed faces keep 0.8-1.0 of their points.
+DOUBT_INLIER_FRACTION = 0.5
+# A face moving faster than this (largest point motion per frame / inter-ocular distance) is
+# detected on every frame while it does: flow and the filter trail a fast head by a few
+# hundredths of its eye distance (30 % more error than the detector at 1080p), and a
+# correction applied while the head moves is not seen. Slow motion keeps the cadence.
+FAST_MOTION_IOD = 0.08
+# A dropped track is remembered this many camera frames: while any is, every frame is
+# detected (the face coming back from behind a hand is picked up at once), and a detection
+# where it was takes its id again (ids kept across short occlusions).
+REMEMBER_FRAMES = 15
+# A detection takes a remembered id when its box overlaps the remembered box this much.
+REMEMBER_IOU = 0.3
 
 FilterFactory = Callable[[np.ndarray], KeypointFilter]
 
@@ -72,20 +106,32 @@ class _Track:
     missed: int = 0
     lost: str = ""  # why flow failed on this frame, empty while fine
     age: int = 0
+    speed: float = 0.0  # largest point motion on the latest frame / inter-ocular distance
     # What is shown = filter estimate + offset; a detector correction is eased in over the
-    # frames up to the next detection (offset shrinks by offset_step per frame).
+    # frames up to the next detection, slower where the face is still (see `ease`).
     offset: np.ndarray = field(default_factory=lambda: np.zeros((5, 2)))
-    offset_step: np.ndarray = field(default_factory=lambda: np.zeros((5, 2)))
     offset_left: int = 0
 
     def shown(self) -> np.ndarray:
         return self.filter.kps + self.offset
 
-    def ease(self) -> None:
-        """One frame of easing in the last detector correction."""
-        if self.offset_left > 0:
-            self.offset_left -= 1
-            self.offset = self.offset - self.offset_step if self.offset_left else np.zeros((5, 2))
+    def ease(self, motion_px: float = 0.0) -> None:
+        """One frame of easing in the last detector correction: the remaining offset spread
+        over the frames left, each point moved at most STILL_EASE_PX + EASE_MOTION_SHARE x
+        `motion_px` (the face's motion on this frame); what the limit holds back is eased on
+        the next frames."""
+        if self.offset_left <= 0:
+            return
+        step = self.offset / self.offset_left
+        largest = float(np.linalg.norm(step, axis=1).max())
+        limit = STILL_EASE_PX + EASE_MOTION_SHARE * max(float(motion_px), 0.0)
+        if largest > limit:
+            step = step * (limit / largest)
+        self.offset = self.offset - step
+        if float(np.linalg.norm(self.offset, axis=1).max()) < 1e-3:
+            self.offset, self.offset_left = np.zeros((5, 2)), 0
+        else:
+            self.offset_left = max(self.offset_left - 1, 1)
 
     def face(self) -> Face:
         kps = self.shown()
@@ -104,6 +150,9 @@ class TrackingStats:
     rechecks: int = 0  # detections run early because the last one dropped a track
     cuts: int = 0  # scene cuts seen (tracks dropped, detection at once)
     edge_detections: int = 0  # detections run early for motion at the frame's edge
+    doubt_detections: int = 0  # detections run early because flow kept few of its points
+    fast_detections: int = 0  # detections run early because a face moves fast
+    ids_restored: int = 0  # faces that came back within REMEMBER_FRAMES and kept their id
     tracks_started: int = 0
     lost: Counter = field(default_factory=Counter)  # reason -> count
 
@@ -146,6 +195,9 @@ class TrackingLocator:
         self._since_detect: int | None = None  # None: detect on the next frame
         self._detect_seq = 0  # capture seq of the last detection (camera frames, not processed)
         self._frame_shape: tuple[int, ...] | None = None
+        self._seq = 0  # capture seq of the frame being located
+        self._gone: list[tuple[int, np.ndarray, int]] = []  # (id, last box, seq dropped)
+        self._doubt = False  # flow on this frame kept few of its points
 
     @property
     def detector_calls(self) -> int:
@@ -154,6 +206,7 @@ class TrackingLocator:
     def reset(self) -> None:
         """Forget all tracks; the next frame is detected. Ids keep counting up."""
         self._tracks = []
+        self._gone = []
         self._since_detect = None
         self._frame_shape = None
         if self.cut_detector is not None:
@@ -166,21 +219,33 @@ class TrackingLocator:
             self.reset()
             self._frame_shape = frame.shape
         self.stats.frames += 1
+        gap = max(1, packet.seq - self._seq)  # camera frames since the last located one
+        self._seq = packet.seq
+        self._gone = [g for g in self._gone if packet.seq - g[2] <= REMEMBER_FRAMES]
         with packet.timed("track"):
             cut = self.cut_detector is not None and self.cut_detector.is_cut(frame)
             if cut:
                 self.stats.cuts += 1
                 self._tracks = []
+                self._gone = []  # a new scene: nobody there is coming back
                 self._since_detect = None
                 packet.scene_cut = True
-            lost = self._follow(frame)
+            lost = self._follow(frame, gap)
             arriving = (self.cut_detector is not None and bool(self._tracks)
                         and self.cut_detector.edge_motion([t.raw_box for t in self._tracks]))
         if arriving:
             self._since_detect = None
             self.stats.edge_detections += 1
+        elif self._doubt and not lost:
+            self._since_detect = None
+            self.stats.doubt_detections += 1
         if not self._tracks:
             every = min(every, self.idle_detect_every)
+        if self._gone:  # a face dropped lately may come back any frame: look on every one
+            every = 1
+        if every > 1 and any(t.speed > FAST_MOTION_IOD for t in self._tracks):
+            every = 1
+            self.stats.fast_detections += 1
         # Due after N camera frames (capture seq), however many were processed: when
         # inference is slower than the camera, flow never bridges more than N frames' time.
         due = (not self.use_flow or self._since_detect is None
@@ -204,7 +269,10 @@ class TrackingLocator:
                 self.stats.rechecks += 1
         else:
             self._since_detect = (self._since_detect or 0) + 1
-        return [t.face() for t in self._tracks]
+        # A track the last detection did not confirm is kept for the recheck on the next
+        # frame, but not shown: no ghost on a face the detector no longer sees (the guard
+        # covers the place it was).
+        return [t.face() for t in self._tracks if t.missed == 0]
 
     def _split(self, detections: list[Face]) -> tuple[list[Face], list[Face]]:
         """(detections that may be swapped, those only the guard's looser limits let in: a
@@ -220,18 +288,25 @@ class TrackingLocator:
 
     # -- flow between detections -------------------------------------------------------------
 
-    def _follow(self, frame: np.ndarray) -> bool:
-        """Move every track by flow; returns True when any track was lost."""
+    def _follow(self, frame: np.ndarray, gap: int = 1) -> bool:
+        """Move every track by flow (`gap` camera frames since the last frame); returns True
+        when any track was lost."""
         any_lost = False
+        self._doubt = False
         for track in self._tracks:
             track.age += 1
-            track.ease()
             if not self.use_flow:
                 track.filter.predict()
+                track.ease()
                 continue
+            before = track.filter.kps
             track.lost = self._flow_step(track, frame)
             if track.lost:
                 track.filter.predict()  # the motion model carries it until the detector
+            motion = float(np.linalg.norm(track.filter.kps - before, axis=1).max())
+            track.speed = 0.0 if track.lost else motion / gap / max(
+                float(np.hypot(*(before[1] - before[0]))), 1.0)
+            track.ease(motion)
             if track.lost:
                 self.stats.lost[track.lost] += 1
                 log.debug("track %d lost: %s", track.track_id, track.lost)
@@ -243,6 +318,8 @@ class TrackingLocator:
         result = track.flow.step(frame)
         if not result.ok or result.matrix is None:
             return result.reason or "flow failed"
+        if result.tried and result.inliers < DOUBT_INLIER_FRACTION * result.tried:
+            self._doubt = True
         previous = track.filter.kps
         kps = apply_to_points(result.matrix, previous)
         raw_kps = apply_to_points(result.matrix, track.raw_kps)
@@ -286,11 +363,13 @@ class TrackingLocator:
             track.missed += 1
             unconfirmed = True
             if track.lost or track.missed > self.max_missed or not self.use_flow:
-                continue  # dropped (without flow nothing would carry it to the next frame)
+                # dropped (without flow nothing would carry it to the next frame); remembered
+                self._gone.append((track.track_id, track.raw_box.copy(), self._seq))
+                continue
             kept.append(track)  # flow already moved its reference to this frame
         for di, det in enumerate(detections):
             if di not in matched_dets:
-                kept.append(self._new_track(frame, det))
+                kept.append(self._new_track(frame, det, {t.track_id for t in kept}))
         kept.sort(key=lambda t: t.track_id)
         self._tracks = kept
         return unconfirmed
@@ -307,7 +386,6 @@ class TrackingLocator:
         if np.linalg.norm(correction, axis=1).mean() > MAX_EASED_CORRECTION * iod:
             return
         track.offset = correction
-        track.offset_step = correction / every
         track.offset_left = every
 
     def _match(self, detections: list[Face]) -> list[tuple[int, int]]:
@@ -326,17 +404,34 @@ class TrackingLocator:
         return [(int(r), int(c)) for r, c in zip(rows, cols)
                 if cost[r, c] <= self.match_distance]
 
-    def _new_track(self, frame: np.ndarray, det: Face) -> _Track:
+    def _new_track(self, frame: np.ndarray, det: Face, live: set[int] | None = None) -> _Track:
         flow = self._make_flow()
         box = np.asarray(det.bbox, np.float32).copy()
         if self.use_flow:
             flow.start(frame, box)
-        track = _Track(track_id=self._next_id, filter=self._make_filter(det.kps), flow=flow,
+        track_id = self._remembered_id(box, live or set())
+        if track_id is None:
+            track_id = self._next_id
+            self._next_id += 1
+        else:
+            self.stats.ids_restored += 1
+        track = _Track(track_id=track_id, filter=self._make_filter(det.kps), flow=flow,
                        raw_box=box, raw_kps=np.asarray(det.kps, np.float64).copy(),
                        score=float(det.score))
-        self._next_id += 1
         self.stats.tracks_started += 1
         return track
+
+    def _remembered_id(self, box: np.ndarray, live: set[int]) -> int | None:
+        """The id of the remembered (recently dropped) track whose box overlaps `box` most,
+        at least REMEMBER_IOU and not in `live`, taken out of the memory; None when none."""
+        best, best_iou = None, REMEMBER_IOU
+        for i, (track_id, old, _) in enumerate(self._gone):
+            overlap = _iou(old, box)
+            if overlap >= best_iou and track_id not in live:
+                best, best_iou = i, overlap
+        if best is None:
+            return None
+        return self._gone.pop(best)[0]
 
 
 def _usable(detections: list[Face], shape: tuple[int, ...]) -> list[Face]:
@@ -359,6 +454,15 @@ def _usable(detections: list[Face], shape: tuple[int, ...]) -> list[Face]:
             continue
         out.append(det)
     return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = min(float(a[2]), float(b[2])) - max(float(a[0]), float(b[0]))
+    ih = min(float(a[3]), float(b[3])) - max(float(a[1]), float(b[1]))
+    inter = max(iw, 0.0) * max(ih, 0.0)
+    union = (float(a[2] - a[0]) * float(a[3] - a[1]) + float(b[2] - b[0]) * float(b[3] - b[1])
+             - inter)
+    return inter / union if union > 0 else 0.0
 
 
 def _visible_fraction(box: np.ndarray, shape: tuple[int, ...]) -> float:

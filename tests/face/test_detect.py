@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from livefusion.face.detect import (
+    auto_input_hw,
     Detections,
     ScrfdDetector,
     YunetDetector,
@@ -90,7 +91,7 @@ def test_dynamic_export_runs_at_any_multiple_of_32(images, size):
     _check_faces(faces, images["fr_two_people.jpg"].shape)
 
 
-@pytest.mark.parametrize("size", [0, 100, (640, 300)])
+@pytest.mark.parametrize("size", [100, (640, 300), (0, 64), -32])
 def test_input_size_must_be_a_multiple_of_32(size):
     session = cpu_session(shared_path(SHARED_MODELS, "det_500m.onnx"))
     with pytest.raises(ValueError, match="multiples of 32"):
@@ -213,3 +214,56 @@ def test_decode_never_crashes_and_returns_only_finite_boxes(rows, cols, anchors,
     assert (dets.scores >= threshold).all()
     kept = nms_and_limit(dets, score_threshold=threshold, nms_threshold=0.4, max_faces=5, min_face=0)
     assert len(kept) <= 5 and np.isfinite(kept.boxes).all()
+
+
+@pytest.mark.parametrize("frame_hw, max_side, expected", [
+    ((720, 1280), 1920, (736, 1280)), ((1080, 1920), 1920, (1088, 1920)),
+    ((1080, 1920), 1280, (736, 1280)), ((2160, 3840), 1920, (1088, 1920)), ((10, 10), 1920, (32, 32)),
+])
+def test_auto_input_is_the_frame_size_rounded_up_to_32_under_the_cap(frame_hw, max_side, expected):
+    assert auto_input_hw(frame_hw, max_side) == expected
+
+
+@pytest.fixture(scope="module")
+def small_face_scenes():
+    """A 720p frame with a 40 px wide face at three sub-pixel positions, and its true
+    keypoints: the photo's keypoints (SCRFD det_2.5g on the whole photo) carried by the
+    known warp."""
+    photo = cv2.imread(str(shared_path(SHARED_IMAGES, "fr_obama.jpg")))
+    ref = max(ScrfdDetector(cpu_session(shared_path(SHARED_MODELS, "det_2.5g.onnx")),
+                            input_size=0).detect(photo), key=lambda f: f.area)
+    k = 40.0 / float(ref.bbox[2] - ref.bbox[0])
+    scenes = []
+    for shift in (0.0, 2.3, 4.6):
+        m = np.array([[k, 0, 400 + shift], [0, k, 250 + 0.7 * shift]])
+        frame = np.full((720, 1280, 3), 110, np.uint8)
+        cv2.warpAffine(cv2.GaussianBlur(photo, (0, 0), 0.5 / k), m, (1280, 720), dst=frame,
+                       borderMode=cv2.BORDER_TRANSPARENT)
+        scenes.append((frame, ref.kps @ m[:, :2].T + m[:, 2]))
+    return scenes
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("model", ["det_2.5g.onnx", "yunet"])
+def test_the_frames_own_size_keeps_a_small_face_accurate(small_face_scenes, model):
+    """A 40 px face at 720p: fed at 640 (a 640x360 letterbox, or YuNet's 640 cap) its
+    keypoints are about 1.7x further off than at the frame's own size (the default)."""
+    def make(size):
+        if model == "yunet":
+            return YunetDetector(shared_path(SHARED_MODELS, "face_detection_yunet_2023mar.onnx"),
+                                 input_size=size)
+        return ScrfdDetector(cpu_session(shared_path(SHARED_MODELS, model)), input_size=size)
+
+    def error(detector):
+        errs = []
+        for frame, truth in small_face_scenes:
+            faces = detector.detect(frame)
+            assert len(faces) == 1
+            iod = np.linalg.norm(truth[1] - truth[0])
+            errs.append(np.linalg.norm(faces[0].kps - truth, axis=1).mean() / iod)
+        return float(np.mean(errs))
+
+    full, capped = make(0), make(640)
+    if model != "yunet":
+        assert full.input_hw_for((720, 1280)) == (736, 1280)
+    assert error(full) < 0.8 * error(capped)

@@ -95,7 +95,8 @@ def test_is_a_face_locator():
 
 @pytest.mark.parametrize("n", [1, 3, 5])
 def test_detects_every_n_frames_and_keeps_the_id(n):
-    clip = clip_with(MOVING, 30)
+    # slower than FAST_MOTION_IOD (a faster face is detected on every frame, tested below)
+    clip = clip_with((Keyframe(0.0, Pose(0.45, 0.5)), Keyframe(1.0, Pose(0.55, 0.47, 4.0, 1.05))), 30)
     det = TruthDetector(single(clip))
     locator = TrackingLocator(det, CONFIG)
     results, packets = run(locator, clip.frame, det, n, 30)
@@ -281,8 +282,9 @@ def test_idle_cadence_can_be_set_back_to_every_n():
 
 
 def test_a_track_the_detector_did_not_confirm_is_checked_again_on_the_next_frame():
-    """The face goes at t=8: t=10 misses it (kept one more look, max_missed=1), t=11 looks
-    again and drops it, then idle detection: the ghost lasts 3 frames, not until t=15."""
+    """The face goes at t=8: t=10 misses it (kept for one more look, max_missed=1, but no
+    longer shown), t=11 looks again and drops it: the ghost lasts 2 frames (8, 9), not until
+    t=15."""
     clip = clip_with(STILL, 30)
     gone = 8
     det = TruthDetector(lambda t: single(clip)(t) if t < gone else [])
@@ -290,7 +292,7 @@ def test_a_track_the_detector_did_not_confirm_is_checked_again_on_the_next_frame
     results, _ = run(locator, clip.frame, det, 5, 30)
     assert det.calls[:5] == [0, 5, 10, 11, 12]
     assert locator.stats.rechecks >= 2
-    assert len(results[10]) == 1 and all(r == [] for r in results[11:])
+    assert len(results[9]) == 1 and all(r == [] for r in results[10:])
 
 
 def test_a_face_missed_once_is_confirmed_on_the_next_frame_and_keeps_its_id():
@@ -298,7 +300,8 @@ def test_a_face_missed_once_is_confirmed_on_the_next_frame_and_keeps_its_id():
     det = TruthDetector(lambda t: [] if t == 5 else single(clip)(t))
     results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 5, 20)
     assert det.calls[:4] == [0, 5, 6, 11]
-    assert all(len(r) == 1 and r[0].track_id == 0 for r in results)
+    assert results[5] == []  # unconfirmed: not shown (the guard covers the place)
+    assert all(len(r) == 1 and r[0].track_id == 0 for t, r in enumerate(results) if t != 5)
 
 
 def test_a_scene_cut_drops_the_tracks_and_detects_on_that_very_frame():
@@ -403,3 +406,104 @@ def test_cadence_counts_camera_frames_so_slow_inference_never_stretches_flow():
         locator.locate(FramePacket(seq=seq, t_capture_ns=0, frame=clip.frame(seq),
                                    settings=LiveSettings(detect_every=5)))
     assert det.calls == [0, 6, 12, 18, 24, 30, 36]
+
+
+class BiasedAfter(TruthDetector):
+    """The truth detector, its keypoints shifted by `bias` px from frame `start` on: a
+    detector whose bias changes with the pose (seen right after a head stops)."""
+
+    def __init__(self, faces_at, start: int, bias: float) -> None:
+        super().__init__(faces_at, noise_px=0.0)
+        self.start, self.bias = start, bias
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        faces = super().detect(frame)
+        if self.index >= self.start:
+            for f in faces:
+                f.kps = f.kps + np.float32(self.bias)
+                f.bbox = f.bbox + np.float32(self.bias)
+        return faces
+
+
+def test_a_still_face_stays_still_when_a_keyframe_detection_disagrees_with_flow():
+    """From t=10 the detector sees the still face 4 px off (about 0.08 of its eye distance,
+    under the jump threshold). The correction is blended in at most 0.5 px per frame; applied
+    in the N frames to the next keyframe it was 0.8 px steps (1.3 px at the 720p stop), and
+    with the filter restarting on it, a one-frame jump."""
+    from livefusion.face.track import STILL_EASE_PX
+
+    clip = clip_with(STILL, 40)
+    det = BiasedAfter(single(clip), start=10, bias=4.0 / np.sqrt(2))
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 5, 40)
+    kps = np.array([faces[0].kps for faces in results], np.float64)
+    steps = np.linalg.norm(np.diff(kps, axis=0), axis=2).max(axis=1)
+    assert steps.max() <= STILL_EASE_PX + 0.05
+    assert steps[9:25].sum() > 2.5  # ...and it is blended in, not ignored
+    biased = clip.keypoints(39) + 4.0 / np.sqrt(2)
+    assert np.linalg.norm(kps[-1] - biased, axis=1).mean() < 1.0
+
+
+def test_a_face_back_from_a_short_occlusion_keeps_its_id_and_is_picked_up_at_once():
+    """Gone from t=8 to t=13 (a hand over it): the track is dropped at t=11, then every frame
+    is detected while it is remembered, so it is back at t=14 (not at the next keyframe)
+    with its old id."""
+    clip = clip_with(STILL, 40)
+    det = TruthDetector(lambda t: [] if 8 <= t < 14 else single(clip)(t))
+    locator = TrackingLocator(det, CONFIG, idle_detect_every=10)
+    results, _ = run(locator, clip.frame, det, 10, 40)
+    assert all(r == [] for r in results[11:14])
+    assert 14 in det.calls
+    assert all(len(r) == 1 and r[0].track_id == 0 for r in results[14:])
+    assert locator.stats.ids_restored == 1
+
+
+def test_a_face_back_after_longer_than_the_memory_gets_a_new_id():
+    from livefusion.face.track import REMEMBER_FRAMES
+
+    clip = clip_with(STILL, 60)
+    back = 11 + REMEMBER_FRAMES + 5
+    det = TruthDetector(lambda t: [] if 8 <= t < back else single(clip)(t))
+    results, _ = run(TrackingLocator(det, CONFIG), clip.frame, det, 10, 60)
+    assert results[back] and results[back][0].track_id == 1
+
+
+def test_a_face_covered_between_keyframes_is_checked_at_once_not_at_the_next_keyframe():
+    """From t=6 a textured block slides over the still face, covering it by t=8; the detector
+    stops seeing it at t=7. Flow loses the face or keeps few of its points, so detection runs before the
+    keyframe at t=10 and the ghost is gone well before t=11."""
+    clip = clip_with(STILL, 30)
+    rng = np.random.default_rng(5)
+    block = cv2.GaussianBlur(rng.uniform(0, 255, (240, 320, 3)).astype(np.float32), (0, 0), 2)
+    block = np.clip(block, 0, 255).astype(np.uint8)
+    box = clip.box(0).astype(int)
+
+    def frame(t):
+        image = clip.frame(t)
+        if t >= 6:
+            right = box[0] + (box[2] - box[0]) * min(1.0, (t - 5) / 3.0)
+            image[box[1] - 5:box[3] + 5, box[0] - 5:int(right) + 5] = \
+                block[box[1] - 5:box[3] + 5, box[0] - 5:int(right) + 5]
+        return image
+
+    det = TruthDetector(lambda t: single(clip)(t) if t < 7 else [])
+    locator = TrackingLocator(det, CONFIG)
+    results, _ = run(locator, frame, det, 10, 30)
+    assert locator.stats.doubt_detections + locator.stats.forced_detections >= 1
+    assert all(r == [] for r in results[10:])
+    assert min(t for t, r in enumerate(results) if r == []) <= 9
+
+
+def test_a_fast_moving_face_is_detected_on_every_frame_while_it_moves():
+    """About 0.15 eye distances a frame: detected on every frame from the first flow frame
+    that measures it; a still face keeps detect-every-5."""
+    fast = clip_with((Keyframe(0.0, Pose(0.3, 0.5)), Keyframe(1.0, Pose(0.7, 0.5), linear=True)), 20)
+    det = TruthDetector(single(fast))
+    locator = TrackingLocator(det, CONFIG)
+    run(locator, fast.frame, det, 5, 20)
+    assert locator.stats.fast_detections >= 15
+    assert det.calls[-10:] == list(range(10, 20))
+    still = clip_with(STILL, 20)
+    det = TruthDetector(single(still))
+    locator = TrackingLocator(det, CONFIG)
+    run(locator, still.frame, det, 5, 20)
+    assert locator.stats.fast_detections == 0 and det.calls == [0, 5, 10, 15]
