@@ -18,8 +18,10 @@ difference (0..255) over the face (where the mask is above zero).
 Face mask rows (mask modes face / face+mouth, livefusion/face/mask.py): the 106-point landmark
 inference on the face box (counted apart: the model's cost; here the PFLD-106-lite stand-in in
 2d106det's contract, not 2d106det itself), the landmarks carried between detections by the
-track (a 5-point similarity), the mask built in crop space, and the paste-back with it (which
-builds its mask itself, so "paste-back, face mask" is mask + paste together).
+track (a 5-point similarity), the mask built in crop space, and the paste-back with it: on a
+tracked frame ("paste-back, face mask": the blender reuses the mask while the outline holds still
+in the crop, FaceMaskCache) and on a detection frame ("..., mask rebuilt": fresh landmarks, so
+mask + paste together).
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ def shrink_into(frame: np.ndarray, factor: float) -> np.ndarray:
 def bench_frame(frame: np.ndarray, faces: list, args: argparse.Namespace,
                 landmarker: Landmarker106) -> None:
     blender = FaceBlender()
+    rebuilt = FaceBlender(mask_tolerance=-1.0)  # every paste builds the face mask
     options = BlendOptions(color_transfer=False, mask=MaskOptions(mode=MaskMode.BOX))
     face_options = BlendOptions(color_transfer=False, mask=MaskOptions(mode=MaskMode.FACE))
     mouth_options = BlendOptions(color_transfer=False, mask=MaskOptions(mode=MaskMode.FACE_MOUTH))
@@ -206,6 +209,8 @@ def bench_frame(frame: np.ndarray, faces: list, args: argparse.Namespace,
                                                             landmarks=points)),
             ("paste-back, face+mouth mask", lambda: blender.paste(target, crop, matrix, mouth_options,
                                                                   landmarks=points)),
+            ("paste-back, face, mask rebuilt", lambda: rebuilt.paste(target, crop, matrix, face_options,
+                                                                     landmarks=points)),
         ]
         naive = measure(lambda: naive_paste(frame, crop, matrix, mask), args.repeats)
         box = f"{face.width:.0f}x{face.height:.0f}"

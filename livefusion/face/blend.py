@@ -156,9 +156,9 @@ class _Masks:
 class _Scratch(threading.local):
     """Per-thread uint8 buffers reused from frame to frame; each grows to the largest ROI seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, mask_tolerance: float) -> None:
         self.buffers: dict[str, np.ndarray] = {}
-        self.face_masks = FaceMaskCache()  # a tracked face's mask, reused between detections
+        self.face_masks = FaceMaskCache(mask_tolerance)  # a tracked face's mask, reused between detections
 
     def take(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         count = int(np.prod(shape))
@@ -181,9 +181,11 @@ class FaceBlender:
     """Pastes swapped crops into frames; keeps the feather masks it has built and, per thread,
     the buffers the warp and blend write into."""
 
-    def __init__(self) -> None:
+    def __init__(self, mask_tolerance: float = 0.25) -> None:
+        """`mask_tolerance`: crop pixels a face's outline may move before its mask is rebuilt
+        (see FaceMaskCache; negative: rebuilt on every paste)."""
         self._masks: dict[tuple[int, float, float], _Masks] = {}
-        self._scratch = _Scratch()
+        self._scratch = _Scratch(mask_tolerance)
 
     def _masks_for(self, size: int, erode: float, blur: float) -> "_Masks":
         key = (int(size), round(float(erode), 4), round(float(blur), 4))
