@@ -16,22 +16,22 @@ from pathlib import Path
 from typing import Any, Callable
 
 from livefusion.config import AppConfig, parse_resolution
-from livefusion.faces_out import FacesOutSink
-from livefusion.label import label_from_config
+from livefusion.media.faces_out import FacesOutSink
+from livefusion.media.label import label_from_config
 from livefusion.meters import Meters
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions, RunEnd
 from livefusion.privacy import PrivacyGuard
-from livefusion.recording import RecordClock
+from livefusion.media.recording import RecordClock
 from livefusion.settings import LiveSettings, SettingsBox
-from livefusion.sinks import (
+from livefusion.media.sinks import (
     BackgroundSink,
     RecorderSink,
     SinkError,
     VirtualCameraSink,
     VirtualCameraUnavailable,
 )
-from livefusion.sources import open_source
+from livefusion.media.sources import open_source
 from livefusion.stages import PassthroughBlend, PassthroughInference
 
 log = logging.getLogger(__name__)

@@ -231,7 +231,7 @@ def _print_config_keys(out: TextIO) -> None:
 
 
 def _list_cameras(config: AppConfig, out: TextIO) -> int:
-    from livefusion.camera import list_cameras
+    from livefusion.media.camera import list_cameras
 
     cameras = list_cameras(backend=config.input.camera_backend)
     if not cameras:

@@ -51,7 +51,7 @@ from livefusion.face.landmarks import Landmarker106, LandmarkTracker
 from livefusion.face.locate import EveryFrameLocator
 from livefusion.face.mask import MASK_MODES
 from livefusion.face.swap import InswapperSwapper, load_emap
-from livefusion.imageio import read_bgr
+from livefusion.media.imageio import read_bgr
 from livefusion.packet import FramePacket
 from livefusion.privacy import face_pose
 from livefusion.settings import LiveSettings

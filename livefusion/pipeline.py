@@ -26,14 +26,14 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from livefusion.commands import CommandQueue, run_command
-from livefusion.imageio import to_bgr_uint8
+from livefusion.media.imageio import to_bgr_uint8
 from livefusion.mailbox import LatestSlot, SlotClosed
 from livefusion.meters import Meters
-from livefusion.no_signal import no_signal_frame
+from livefusion.media.no_signal import no_signal_frame
 from livefusion.packet import FramePacket, GuardAction, HideReason, PrivacyVerdict
 from livefusion.privacy import PrivacyGuard
 from livefusion.settings import SettingsBox
-from livefusion.sources import SourceEnded, source_work_ms
+from livefusion.media.sources import SourceEnded, source_work_ms
 from livefusion.stages import (
     BlendStage,
     GuardStage,
@@ -51,7 +51,7 @@ STOP_TIMEOUT_S = 1.0
 
 
 class SourceLike(Protocol):
-    """What the capture thread needs of a source (see livefusion.sources)."""
+    """What the capture thread needs of a source (see livefusion.media.sources)."""
 
     def open(self) -> None: ...
 

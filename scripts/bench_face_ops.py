@@ -45,7 +45,7 @@ from livefusion.face.landmarks import Landmarker106  # noqa: E402
 from livefusion.face.align import similarity_fit  # noqa: E402
 from livefusion.face.mask import MaskMode, MaskOptions, crop_mask, to_crop  # noqa: E402
 from livefusion.face.onnx_session import OrtSessionAdapter  # noqa: E402
-from livefusion.imageio import read_bgr  # noqa: E402
+from livefusion.media.imageio import read_bgr  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 SIZE = 128

@@ -25,11 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from livefusion.label import DisclosureLabel, LabelStyle  # noqa: E402
+from livefusion.media.label import DisclosureLabel, LabelStyle  # noqa: E402
 from livefusion.packet import FramePacket  # noqa: E402
-from livefusion.recording import RecordBackend  # noqa: E402
-from livefusion.sinks import RecorderSink  # noqa: E402
-from livefusion.sources import fit_frame  # noqa: E402
+from livefusion.media.recording import RecordBackend  # noqa: E402
+from livefusion.media.sinks import RecorderSink  # noqa: E402
+from livefusion.media.sources import fit_frame  # noqa: E402
 
 
 def frames_720p(count: int, clip: str | None) -> list[np.ndarray]:

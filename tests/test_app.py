@@ -125,7 +125,7 @@ def test_quick_virtual_camera_toggles_end_in_the_last_state(presses, on_at_end, 
 
 
 def test_an_unexpected_driver_error_is_reported_not_lost(config, monkeypatch, no_thread_leak):
-    from livefusion.sinks import VirtualCameraSink
+    from livefusion.media.sinks import VirtualCameraSink
 
     def broken_open(self, *a, **k):
         raise ValueError("driver exploded")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from livefusion.pipeline import Pipeline, PipelineOptions
-from livefusion.sources import ImageSource, Rescaler, VideoFileSource
+from livefusion.media.sources import ImageSource, Rescaler, VideoFileSource
 from tests.media_helpers import make_video
 from tests.pipeline_doubles import PacedSyntheticSource, RecordingSink
 

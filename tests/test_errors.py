@@ -12,11 +12,11 @@ from livefusion.config import ConfigError
 from livefusion.download import DownloadError
 from livefusion.errors import LiveFusionError
 from livefusion.face.embed import SourceFaceError
-from livefusion.imageio import ImageLoadError
+from livefusion.media.imageio import ImageLoadError
 from livefusion.model_store import CatalogError, ModelError, ModelUnavailableError
 from livefusion.runtime import ModelLoadError
-from livefusion.sinks import SinkError
-from livefusion.sources import SourceError
+from livefusion.media.sinks import SinkError
+from livefusion.media.sources import SourceError
 
 
 @pytest.mark.parametrize("error", [ConfigError, DownloadError, SourceFaceError, ImageLoadError,

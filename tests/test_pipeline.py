@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from livefusion.packet import FramePacket
-from livefusion.no_signal import no_signal_frame
+from livefusion.media.no_signal import no_signal_frame
 from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.settings import SettingsBox
 from tests.pipeline_doubles import (

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from livefusion.config import AppConfig
 from livefusion.model_roles import needed_ids
 from livefusion.model_store import ModelEntry, ModelError, ModelStore
-from livefusion.sinks import virtual_camera_fix
+from livefusion.media.sinks import virtual_camera_fix
 from ui.screen_fit import available_area, fit_to_screen, fitted_size
 
 log = logging.getLogger(__name__)

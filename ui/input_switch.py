@@ -22,7 +22,7 @@ from livefusion.config import AppConfig
 from ui.bridge import Relay
 
 if TYPE_CHECKING:
-    from livefusion.camera import CameraInfo
+    from livefusion.media.camera import CameraInfo
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class InputSwitcher:
                      failed: Callable[[str], None]) -> None:
         """List cameras on a worker thread (opening each index takes a moment); `found(cameras)`
         or `failed(message)` runs on the Qt thread."""
-        from livefusion.camera import list_cameras
+        from livefusion.media.camera import list_cameras
 
         def scan() -> None:
             try:

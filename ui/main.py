@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from livefusion.app import LiveApp, build_app
 from livefusion.config import AppConfig
 from livefusion.errors import LiveFusionError
-from livefusion.sources import SourceError
+from livefusion.media.sources import SourceError
 from ui import dialogs
 from ui.qt_platform import QtPlatformError, xcb_problem
 from ui.settings_store import CAMERA_FLAG_KEYS, SettingsStore, StoredState

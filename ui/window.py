@@ -29,8 +29,8 @@ from livefusion.meters import StageStats
 from livefusion.packet import FramePacket
 from livefusion.pipeline import RunEnd
 from livefusion.settings import LiveSettings
-from livefusion.recording import record_extension
-from livefusion.sinks import SinkError
+from livefusion.media.recording import record_extension
+from livefusion.media.sinks import SinkError
 from ui import dialogs
 from ui.bridge import FrameBridge, Relay
 from ui.controls import ControlsPanel, OutputsView

@@ -19,7 +19,7 @@ from livefusion.errors import LiveFusionError
 from livefusion.face.align import align_face
 from livefusion.face.onnx_session import as_model_session, fixed_dim, numpy_type
 from livefusion.face.types import Detector
-from livefusion.imageio import load_image
+from livefusion.media.imageio import load_image
 from livefusion.packet import Face
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from livefusion.config import TrackingConfig
-from livefusion.faces_out import FacesOutSink
+from livefusion.media.faces_out import FacesOutSink
 from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
 from tests.conftest import SHARED_MODELS, SHARED_VIDEOS

@@ -69,7 +69,7 @@ def test_run_returns_only_after_a_recording_is_finalised(qapp, small_video, sett
 
     import ui.window
     from livefusion.app import RECORD_SINK
-    from livefusion.sinks import RecorderSink
+    from livefusion.media.sinks import RecorderSink
 
     monkeypatch.setattr(ui.window, "default_recordings_dir", lambda: tmp_path / "recordings")
     closing = threading.Event()

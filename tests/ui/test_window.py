@@ -159,7 +159,7 @@ def test_v_turns_the_virtual_camera_on_and_off(make_window, small_video, recordi
 def test_v_without_a_driver_shows_the_fix_and_keeps_running(running, monkeypatch):
     import pyvirtualcam
 
-    from livefusion.sinks import virtual_camera_fix
+    from livefusion.media.sinks import virtual_camera_fix
 
     monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {})
     window, app = running.window, running.app

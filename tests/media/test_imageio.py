@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.imageio import ImageLoadError, load_image, read_bgr, to_bgr_uint8
+from livefusion.media.imageio import ImageLoadError, load_image, read_bgr, to_bgr_uint8
 
 
 def _write(path: Path, image: np.ndarray) -> Path:

@@ -27,7 +27,7 @@ from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from livefusion.errors import LiveFusionError
-from livefusion.recording import (
+from livefusion.media.recording import (
     RECORD_CODECS,
     FrameWriter,
     RecordBackend,
@@ -37,7 +37,7 @@ from livefusion.recording import (
     default_backend,
     open_writer,
 )
-from livefusion.sources import fit_frame
+from livefusion.media.sources import fit_frame
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ DiskUsageFn = Callable[[str], Any]  # like shutil.disk_usage: returns an object 
 
 
 class RecorderSink:
-    """Records the output to a video file that keeps real time (see `livefusion.recording`).
+    """Records the output to a video file that keeps real time (see `livefusion.media.recording`).
 
     Each frame is written at its time from `clock`: its capture time (`packet.t_capture_ns`;
     a frame without a later one than the last gets the next slot at `fps`) or k / fps. With

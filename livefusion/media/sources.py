@@ -8,7 +8,7 @@ second, so the pipeline can stop within a second.
 - `VideoFileSource`: a video file, paced at its own fps like a camera (drift-free schedule) or
   read as fast as possible; optional loop.
 - `ImageSource`: a still image repeated at a set fps.
-- `CameraSource` (in `livefusion.camera`): a webcam through OpenCV.
+- `CameraSource` (in `livefusion.media.camera`): a webcam through OpenCV.
 - `ReconnectingSource`: wraps a live source; when it fails it reports "lost", retries opening
   with exponential backoff on a background thread and resumes when the device is back.
 - `Rescaler`: fits another source's frames into a requested size, letterboxed, never cropped
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from livefusion.errors import LiveFusionError
-from livefusion.imageio import ImageLoadError, read_bgr
+from livefusion.media.imageio import ImageLoadError, read_bgr
 
 if TYPE_CHECKING:
     from livefusion.config import AppConfig, InputConfig
@@ -428,9 +428,9 @@ def open_source(config: "AppConfig | InputConfig", *, scale_files: bool = True,
     wrapped in a `ReconnectingSource` when `reconnect_max_s` is given (taken from
     `pipeline.reconnect_max_s` when an `AppConfig` is passed). Call `open()` on the result.
     """
-    from livefusion.camera import CameraSource
+    from livefusion.media.camera import CameraSource
     from livefusion.config import parse_resolution
-    from livefusion.reconnect import ReconnectingSource
+    from livefusion.media.reconnect import ReconnectingSource
 
     inp = getattr(config, "input", config)
     if reconnect_max_s is None and hasattr(config, "pipeline"):

@@ -24,7 +24,7 @@ from typing import IO, Any
 import numpy as np
 
 from livefusion.packet import Face, FramePacket
-from livefusion.sinks import SinkError
+from livefusion.media.sinks import SinkError
 
 FLUSH_PERIOD_S = 1.0
 

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.camera import CameraSource
-from livefusion.reconnect import ReconnectingSource
-from livefusion.sources import Source, SourceError, VideoFileSource
+from livefusion.media.camera import CameraSource
+from livefusion.media.reconnect import ReconnectingSource
+from livefusion.media.sources import Source, SourceError, VideoFileSource
 from tests.media_helpers import FakeClock, frame_index, make_video
-from tests.test_sources import read_all
+from tests.media.test_sources import read_all
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pyvirtualcam
 from pyvirtualcam.util import encode_fourcc
 
 from livefusion.packet import FramePacket
-from livefusion.sinks import (
+from livefusion.media.sinks import (
     CallbackSink,
     DiskUsage,
     NullSink,
@@ -283,7 +283,7 @@ class _SlowSink:
 
 
 def test_background_sink_writes_every_frame_in_order_and_closes_the_inner_sink():
-    from livefusion.sinks import BackgroundSink
+    from livefusion.media.sinks import BackgroundSink
 
     inner = _SlowSink()
     sink = BackgroundSink(inner, max_queue=100)
@@ -294,7 +294,7 @@ def test_background_sink_writes_every_frame_in_order_and_closes_the_inner_sink()
 
 
 def test_background_sink_drops_oldest_instead_of_blocking_when_behind():
-    from livefusion.sinks import BackgroundSink
+    from livefusion.media.sinks import BackgroundSink
 
     inner = _SlowSink()
     inner.gate.clear()  # the writer is stuck
@@ -308,7 +308,7 @@ def test_background_sink_drops_oldest_instead_of_blocking_when_behind():
 
 
 def test_background_sink_reports_the_inner_failure_on_the_next_send():
-    from livefusion.sinks import BackgroundSink
+    from livefusion.media.sinks import BackgroundSink
 
     inner = _SlowSink(fail_at=2)
     sink = BackgroundSink(inner, max_queue=100)
@@ -324,7 +324,7 @@ def test_background_sink_reports_the_inner_failure_on_the_next_send():
 
 
 def test_lossless_background_sink_waits_instead_of_dropping():
-    from livefusion.sinks import BackgroundSink
+    from livefusion.media.sinks import BackgroundSink
 
     inner = _SlowSink()
     sink = BackgroundSink(inner, max_queue=2, lossless=True)
@@ -338,7 +338,7 @@ def test_background_sink_never_closes_the_inner_sink_during_a_write():
     """A writer stuck in send() at close: the inner close waits for that write to finish."""
     import threading as _threading
 
-    from livefusion.sinks import BackgroundSink
+    from livefusion.media.sinks import BackgroundSink
 
     events: list[str] = []
     entered = _threading.Event()

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livefusion.sources import SourceError
+from livefusion.media.sources import SourceError
 
 log = logging.getLogger(__name__)
 

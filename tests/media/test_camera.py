@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livefusion.camera import (
+from livefusion.media.camera import (
     CameraInfo,
     CameraSource,
     backend_order,
@@ -17,7 +17,7 @@ from livefusion.camera import (
     parse_device,
     probe_camera,
 )
-from livefusion.sources import SourceError
+from livefusion.media.sources import SourceError
 from tests.media_helpers import frame_index, make_video
 
 

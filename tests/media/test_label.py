@@ -13,7 +13,7 @@ import pytest
 
 from livefusion.app import build_app
 from livefusion.cli import build_parser, config_from_args
-from livefusion.label import DisclosureLabel, LabelPosition, LabelStyle
+from livefusion.media.label import DisclosureLabel, LabelPosition, LabelStyle
 from tests.conftest import RECORDER_BACKEND
 
 W, H = 320, 240

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from livefusion.sources import Source, SourceEnded
+from livefusion.media.sources import Source, SourceEnded
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import pytest
 
 from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
-from livefusion.recording import RECORD_CODECS, RecordBackend, RecordClock
-from livefusion.sinks import BackgroundSink, RecorderSink, SinkError
+from livefusion.media.recording import RECORD_CODECS, RecordBackend, RecordClock
+from livefusion.media.sinks import BackgroundSink, RecorderSink, SinkError
 from tests.media_helpers import LEVEL_STEP, frame_index, level_frame
 from tests.pipeline_doubles import PacedSyntheticSource, SlowInference
 

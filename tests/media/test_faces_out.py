@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from livefusion.faces_out import FacesOutSink, frame_record
+from livefusion.media.faces_out import FacesOutSink, frame_record
 from livefusion.packet import Face, FramePacket
-from livefusion.sinks import SinkError
+from livefusion.media.sinks import SinkError
 
 KEYS = {"track", "box", "kps", "score", "detected", "swapped", "hidden"}
 

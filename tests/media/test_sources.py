@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.camera import CameraSource
+from livefusion.media.camera import CameraSource
 from livefusion.config import AppConfig, InputConfig, load_config
-from livefusion.sources import (
+from livefusion.media.sources import (
     ImageSource,
     Pacer,
     Rescaler,
@@ -21,7 +21,7 @@ from livefusion.sources import (
     open_source,
     fit_frame,
 )
-from livefusion.reconnect import ReconnectingSource
+from livefusion.media.reconnect import ReconnectingSource
 from tests.media_helpers import FakeClock, frame_index, level_frame, make_video
 
 
