@@ -67,8 +67,8 @@ def load_landmarker(config: AppConfig, store: Any, factory: Any) -> Any | None:
     used otherwise, and the log says so. `face` / `face+mouth` ask for it like any model (it
     downloads when allowed); a missing file is then an error with the fix."""
     from livefusion.face.landmarks import Landmarker106, LandmarkTracker
-    from livefusion.model_roles import UNCONFIGURED_ROLE_IDS, resolve_role
-    from livefusion.model_store import ModelUnavailableError
+    from livefusion.models.roles import UNCONFIGURED_ROLE_IDS, resolve_role
+    from livefusion.models.store import ModelUnavailableError
 
     mode = config.face.mask
     if mode == "box":
@@ -128,9 +128,9 @@ def build_face_engine(config: AppConfig, *, store: Any = None, factory: Any = No
     from livefusion.face.scene import CutDetector
     from livefusion.face.swap import InswapperSwapper, load_emap
     from livefusion.face.track import TrackingLocator
-    from livefusion.model_roles import needed_ids, resolve_role
-    from livefusion.model_store import ModelStore
-    from livefusion.runtime import SessionFactory
+    from livefusion.models.roles import needed_ids, resolve_role
+    from livefusion.models.store import ModelStore
+    from livefusion.models.runtime import SessionFactory
 
     store = store or ModelStore.from_config(config)
     # Every missing model at once: one error that names them all, not the first only.

@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.list_cameras:
             return _list_cameras(config, out)
         if args.download_models is not None or args.verify_models:
-            from livefusion.model_commands import download_models, verify_models
+            from livefusion.models.commands import download_models, verify_models
 
             code = 0
             if args.download_models is not None:

@@ -132,7 +132,7 @@ def reference_boxes(clip: Path, model: Path, *, score: float, min_face: float,
     """The reference detector's boxes on every frame of the clip."""
     from livefusion.config import RuntimeConfig
     from livefusion.face.detect import ScrfdDetector, YunetDetector
-    from livefusion.runtime import create_session
+    from livefusion.models.runtime import create_session
 
     if "yunet" in model.name.lower():
         detector = YunetDetector(model, input_size=0, score=score, max_faces=max_faces,

@@ -75,7 +75,7 @@ def make_detector_factory(model: Path, *, threads: int = 0,
     (kind "yunet") OpenCV's YuNet. Input size 0: the frame's own size (see detect.py)."""
     from livefusion.config import RuntimeConfig
     from livefusion.face.detect import ScrfdDetector, YunetDetector
-    from livefusion.runtime import create_session
+    from livefusion.models.runtime import create_session
 
     if not Path(model).is_file():
         raise FileNotFoundError(f"detector model {model} does not exist; pass --model PATH.onnx")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from livefusion.config import RuntimeConfig  # noqa: E402
 from livefusion.face.detect import ScrfdDetector, YunetDetector  # noqa: E402
-from livefusion.runtime import create_session  # noqa: E402
+from livefusion.models.runtime import create_session  # noqa: E402
 
 
 def frame_with_face(size: tuple[int, int], photo: np.ndarray) -> np.ndarray:

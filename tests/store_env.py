@@ -9,8 +9,8 @@ import os
 import zipfile
 from pathlib import Path
 
-from livefusion.download import DownloadOptions, RetryPolicy
-from livefusion.model_store import ModelStore, load_catalog
+from livefusion.models.download import DownloadOptions, RetryPolicy
+from livefusion.models.store import ModelStore, load_catalog
 from tests.helpers_http import LocalServer
 
 PLAIN = os.urandom(120_000)

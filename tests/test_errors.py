@@ -9,12 +9,12 @@ import pytest
 
 from livefusion.cli import main
 from livefusion.config import ConfigError
-from livefusion.download import DownloadError
+from livefusion.models.download import DownloadError
 from livefusion.errors import LiveFusionError
 from livefusion.face.embed import SourceFaceError
 from livefusion.media.imageio import ImageLoadError
-from livefusion.model_store import CatalogError, ModelError, ModelUnavailableError
-from livefusion.runtime import ModelLoadError
+from livefusion.models.store import CatalogError, ModelError, ModelUnavailableError
+from livefusion.models.runtime import ModelLoadError
 from livefusion.media.sinks import SinkError
 from livefusion.media.sources import SourceError
 

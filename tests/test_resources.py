@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from livefusion import resources
-from livefusion.model_store import load_catalog, models_dir
+from livefusion.models.store import load_catalog, models_dir
 
 
 def make_checkout(root: Path) -> Path:

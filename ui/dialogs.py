@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from livefusion.config import AppConfig
-from livefusion.model_roles import needed_ids
-from livefusion.model_store import ModelEntry, ModelError, ModelStore
+from livefusion.models.roles import needed_ids
+from livefusion.models.store import ModelEntry, ModelError, ModelStore
 from livefusion.media.sinks import virtual_camera_fix
 from ui.screen_fit import available_area, fit_to_screen, fitted_size
 

@@ -1,7 +1,7 @@
 """One calling convention for ONNX sessions inside the face engine.
 
 The face classes take a session object, never a path, so the wiring decides providers and
-options (livefusion/runtime.py's `ModelSession`) and tests can hand in a plain
+options (livefusion/models/runtime.py's `ModelSession`) and tests can hand in a plain
 `onnxruntime.InferenceSession`. `as_model_session` accepts either and returns something with
 the `ModelSession` surface the face code uses: `run(feeds) -> list[np.ndarray]`,
 `input_names`, `input_shapes`, `input_types`, `output_names`, `output_shapes`.
@@ -60,7 +60,7 @@ def as_model_session(session: Any) -> SessionLike:
     if hasattr(session, "get_inputs") and hasattr(session, "get_outputs"):
         return OrtSessionAdapter(session)
     raise TypeError(
-        f"expected an onnxruntime.InferenceSession or a livefusion.runtime.ModelSession, "
+        f"expected an onnxruntime.InferenceSession or a livefusion.models.runtime.ModelSession, "
         f"got {type(session).__name__}"
     )
 

@@ -261,9 +261,9 @@ def test_grayscale_frame_is_a_clear_error_for_the_pipeline_to_count(parts):
 
 
 def test_runs_on_runtime_model_sessions(images, tmp_path):
-    """The wiring hands in livefusion.runtime ModelSessions, not raw onnxruntime sessions."""
+    """The wiring hands in livefusion.models.runtime ModelSessions, not raw onnxruntime sessions."""
     from livefusion.config import RuntimeConfig
-    from livefusion.runtime import create_session
+    from livefusion.models.runtime import create_session
 
     config = RuntimeConfig(providers=["cpu"], warmup=False)
     detector = ScrfdDetector(create_session(shared_path(SHARED_MODELS, "det_500m.onnx"), config))

@@ -32,7 +32,7 @@ from livefusion.face.mask import (
     frame_support,
     to_crop,
 )
-from livefusion.model_contract import check_file
+from livefusion.models.contract import check_file
 from livefusion.standins import pfld106_as_2d106det
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import cpu_session, shared_path

@@ -11,8 +11,8 @@ from PySide6.QtCore import QRect, QSize
 from PySide6.QtWidgets import QLabel
 
 from livefusion.config import load_config
-from livefusion.model_roles import needed_ids
-from livefusion.model_store import ModelStore, load_catalog
+from livefusion.models.roles import needed_ids
+from livefusion.models.store import ModelStore, load_catalog
 from tests.ui.conftest import video_config
 from tests.ui.helpers import wait_frames
 from ui import dialogs

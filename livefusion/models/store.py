@@ -8,7 +8,7 @@
   pack) when missing or bad, and raises `ModelUnavailableError` with the URLs and the exact path
   for a manual copy when that is impossible.
 
-Which model each role (detector, embedder, ...) uses is livefusion/model_roles.py.
+Which model each role (detector, embedder, ...) uses is livefusion/models/roles.py.
 
 Only `.onnx` files are ever handed out for loading; `.part` files and pickles never are.
 """
@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from livefusion.errors import LiveFusionError
 from livefusion.config import AppConfig
-from livefusion.download import DownloadError, DownloadOptions, download_file, sha256_file
-from livefusion.model_contract import ContractError
+from livefusion.models.download import DownloadError, DownloadOptions, download_file, sha256_file
+from livefusion.models.contract import ContractError
 from livefusion.resources import command_name, layout
 
 if sys.version_info >= (3, 11):

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from livefusion.download import (
+from livefusion.models.download import (
     DownloadError, DownloadOptions, RetryPolicy, UrlPolicyError, check_url, download_file,
     part_path,
 )

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from livefusion.config import AppConfig
-from livefusion.download import DownloadOptions
-from livefusion.model_roles import check_override, needed_ids
-from livefusion.model_store import ModelEntry, ModelError, ModelStatus, ModelStore
+from livefusion.models.download import DownloadOptions
+from livefusion.models.roles import check_override, needed_ids
+from livefusion.models.store import ModelEntry, ModelError, ModelStatus, ModelStore
 from livefusion.resources import command_name
 
 

@@ -3,7 +3,7 @@
 - `role_model_ids(config)` is the catalog id per role the configuration needs; `needed_ids`
   leaves out the roles the user overrides.
 - `check_override(role, path, config)` checks a user's `--model ROLE=PATH` file: an existing
-  `.onnx` that fits the role's contract (livefusion/model_contract.py).
+  `.onnx` that fits the role's contract (livefusion/models/contract.py).
 - `resolve_role(config, role)` gives the file for a role: the user's `models.overrides` file
   (contract-checked, hash skipped) or the configured catalog id (verified by the `ModelStore`).
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livefusion.config import AppConfig
-from livefusion.model_contract import ContractError, check_file
-from livefusion.model_store import Catalog, ModelEntry, ModelError, ModelStore
+from livefusion.models.contract import ContractError, check_file
+from livefusion.models.store import Catalog, ModelEntry, ModelError, ModelStore
 
 ROLES = ("detector", "landmarker", "embedder", "swapper", "enhancer")
 ROLE_CONTRACT = {"landmarker": "landmark_2d106", "embedder": "arcface", "swapper": "inswapper",

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from livefusion.config import AppConfig
-from livefusion.model_contract import ContractError
-from livefusion.model_roles import needed_ids, resolve_role
-from livefusion.model_store import ModelError, ModelStore, ModelUnavailableError, load_catalog
-from livefusion.runtime import SessionFactory
+from livefusion.models.contract import ContractError
+from livefusion.models.roles import needed_ids, resolve_role
+from livefusion.models.store import ModelError, ModelStore, ModelUnavailableError, load_catalog
+from livefusion.models.runtime import SessionFactory
 from tests.face.onnx_builders import arcface_standin, identity_inswapper
 from tests.helpers_http import LocalServer
 from tests.store_env import PLAIN, serve_test_catalog

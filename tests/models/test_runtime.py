@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from livefusion.config import RuntimeConfig
-from livefusion.runtime import (
+from livefusion.models.runtime import (
     ModelLoadError, ModelSession, SessionFactory, choose_providers, create_session, cuda_options,
     warmup_shape,
 )
@@ -86,7 +86,7 @@ def _cpu_only() -> RuntimeConfig:
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine may get CUDA")
 def test_real_session_reports_cpu_on_this_machine(shared_model, caplog):
-    caplog.set_level(logging.INFO, logger="livefusion.runtime")
+    caplog.set_level(logging.INFO, logger="livefusion.models.runtime")
     session = create_session(shared_model("det_500m.onnx"), RuntimeConfig(), label="detector")
     assert session.provider == CPU == session.session.get_providers()[0]
     assert "detector: running on CPUExecutionProvider" in caplog.text
@@ -106,7 +106,7 @@ def test_detector_session_shape_and_run(shared_model):
 def test_missing_provider_warns_once_naming_the_package(shared_model, caplog):
     factory = SessionFactory(RuntimeConfig(providers=["directml", "cuda"], warmup=False),
                              available=[CPU])
-    caplog.set_level(logging.WARNING, logger="livefusion.runtime")
+    caplog.set_level(logging.WARNING, logger="livefusion.models.runtime")
     for _ in range(3):
         session = factory.create(shared_model("det_500m.onnx"))
         assert session.provider == CPU
@@ -120,7 +120,7 @@ def test_missing_provider_warns_once_naming_the_package(shared_model, caplog):
 def test_cuda_listed_but_failing_warns_once_and_is_not_retried(shared_model, caplog):
     """onnxruntime-gpu without the CUDA libraries lists CUDA, then silently runs on CPU."""
     factory = SessionFactory(RuntimeConfig(providers=["cuda"], warmup=False))
-    caplog.set_level(logging.WARNING, logger="livefusion.runtime")
+    caplog.set_level(logging.WARNING, logger="livefusion.models.runtime")
     first = factory.create(shared_model("det_500m.onnx"))
     if first.provider == CUDA:
         pytest.skip("CUDA works on this machine")
@@ -143,7 +143,7 @@ def test_session_options_come_from_config(swapper_path):
 
 
 def test_spinning_can_be_allowed():
-    from livefusion.runtime import session_options
+    from livefusion.models.runtime import session_options
 
     options = session_options(RuntimeConfig(allow_spinning=True))
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
@@ -247,7 +247,7 @@ def test_a_gpu_provider_whose_libraries_do_not_load_is_never_asked_for(caplog):
     factory = SessionFactory(RuntimeConfig(providers=["tensorrt", "cuda"], warmup=False),
                              available=[TRT, CUDA, CPU],
                              library_error=lambda name: f"{name}: libcublasLt.so.13 missing")
-    caplog.set_level(logging.WARNING, logger="livefusion.runtime")
+    caplog.set_level(logging.WARNING, logger="livefusion.models.runtime")
     for _ in range(2):
         assert factory.plan(Path("x.onnx")).names == (CPU,)
     warnings = [r.getMessage() for r in caplog.records]
@@ -257,7 +257,7 @@ def test_a_gpu_provider_whose_libraries_do_not_load_is_never_asked_for(caplog):
 
 def test_library_probe_on_this_machine_matches_what_onnxruntime_can_do():
     """The real probe: on a machine without CUDA libraries it names the missing one."""
-    from livefusion.runtime import provider_library_error
+    from livefusion.models.runtime import provider_library_error
 
     assert provider_library_error(CPU) is None
     if CUDA in ort.get_available_providers():
@@ -282,7 +282,7 @@ def _tiny_model_bytes() -> bytes:
 STDERR_DRIVER = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stdout)
-from livefusion.runtime import create_session
+from livefusion.models.runtime import create_session
 print(create_session(sys.argv[1], label="detector").provider)
 """
 

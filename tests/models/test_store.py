@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from livefusion.config import AppConfig
-from livefusion.download import part_path
-from livefusion.model_roles import role_model_ids
-from livefusion.model_store import (
+from livefusion.models.download import part_path
+from livefusion.models.roles import role_model_ids
+from livefusion.models.store import (
     CatalogError, ModelUnavailableError, load_catalog, models_dir,
 )
 from tests.conftest import ROOT, SHARED

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from livefusion.config import AppConfig
-from livefusion.model_commands import download_models, licence_notice, verify_models
-from livefusion.model_store import load_catalog
+from livefusion.models.commands import download_models, licence_notice, verify_models
+from livefusion.models.store import load_catalog
 from tests.helpers_http import LocalServer
 from tests.face.onnx_builders import identity_inswapper
 from tests.store_env import PLAIN, serve_test_catalog

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livefusion.model_contract import (
+from livefusion.models.contract import (
     ContractError, ModelSignature, TensorInfo, check_file, check_signature, read_signature,
 )
 from tests.face.onnx_builders import arcface_standin, identity_enhancer, identity_inswapper
