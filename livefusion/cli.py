@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 code = download_models(config, args.download_models or None, out=out)
             return code or (verify_models(config, out=out) if args.verify_models else 0)
         if args.benchmark:
-            from livefusion.benchmark import run_benchmark
+            from livefusion.measure.benchmark import run_benchmark
 
             return run_benchmark(config, out)
         if not config.output.preview:

@@ -145,7 +145,7 @@ def main() -> None:
                                                                      providers=["CPUExecutionProvider"])))
     import tempfile
 
-    from livefusion.standins import pfld106_as_2d106det
+    from livefusion.measure.standins import pfld106_as_2d106det
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

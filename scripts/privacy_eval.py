@@ -5,9 +5,9 @@
 
 Each clip runs through the real app path (`load_config` + `build_app`, the clip as
 `input.file`, not paced, every frame processed) with a stand-in swapper that paints every
-swapped face magenta (`livefusion.standins.paint_inswapper`), the real SCRFD detector from
+swapped face magenta (`livefusion.measure.standins.paint_inswapper`), the real SCRFD detector from
 ../shared/models and a source photo of a different person. An extra output (the judging sink,
-`livefusion.exposure.JudgingSink`) sees every frame viewers would get and judges it with its
+`livefusion.measure.exposure.JudgingSink`) sees every frame viewers would get and judges it with its
 own models (YuNet + MobileFaceNet, nothing the app decides with): a face of the input frame is
 exposed when its identity is still recognisable in the output frame (cosine >= 0.6).
 
@@ -17,7 +17,7 @@ recogniser: found, not judged), exposed face-frames (count and share of face-fr)
 where the largest recognisable face, on a webcam the user, is exposed), the share of frames the
 guard hid / held / replaced by a start frame (from each packet's privacy verdict), the guard's
 own cost (stage "privacy": median and p95 over its frames, nearest-rank), and the exposed frame
-numbers (seq). Generated clips (`livefusion.privacy_clips`: faces sliding in from each edge,
+numbers (seq). Generated clips (`livefusion.measure.privacy_clips`: faces sliding in from each edge,
 hard cuts between people, a turned face, empty frames between faces) also print how many of
 their ground-truth face frames the judge found.
 """
@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from livefusion.app import build_app  # noqa: E402
 from livefusion.config import load_config  # noqa: E402
-from livefusion.exposure import ExposureJudge, FrameRecord, JudgingSink  # noqa: E402
-from livefusion.privacy_clips import CLIP_NAMES, ClipTruth, make_clips  # noqa: E402
-from livefusion.standins import arcface_standin, paint_inswapper  # noqa: E402
+from livefusion.measure.exposure import ExposureJudge, FrameRecord, JudgingSink  # noqa: E402
+from livefusion.measure.privacy_clips import CLIP_NAMES, ClipTruth, make_clips  # noqa: E402
+from livefusion.measure.standins import arcface_standin, paint_inswapper  # noqa: E402
 
 SHARED = Path(os.environ.get("LIVEFUSION_SHARED", ROOT.parent / "shared"))
 MODELS = SHARED / "models"

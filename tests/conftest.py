@@ -86,8 +86,8 @@ def recording_backend(monkeypatch):
 
 @pytest.fixture(scope="session")
 def privacy_clips(tmp_path_factory):
-    """The generated privacy clips (livefusion.privacy_clips), made once per test session."""
-    from livefusion.privacy_clips import make_clips
+    """The generated privacy clips (livefusion.measure.privacy_clips), made once per test session."""
+    from livefusion.measure.privacy_clips import make_clips
 
     yunet = _need(SHARED_MODELS / "face_detection_yunet_2023mar.onnx")
     folder = tmp_path_factory.mktemp("privacy_clips")
@@ -97,7 +97,7 @@ def privacy_clips(tmp_path_factory):
 @pytest.fixture(scope="session")
 def exposure_judge():
     """The independent judge (YuNet + MobileFaceNet) of what viewers see."""
-    from livefusion.exposure import ExposureJudge
+    from livefusion.measure.exposure import ExposureJudge
 
     return ExposureJudge(_need(SHARED_MODELS / "face_detection_yunet_2023mar.onnx"),
                          _need(SHARED_MODELS / "pixamatch_mobilefacenet.onnx"), threads=1)

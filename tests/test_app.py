@@ -217,7 +217,7 @@ def test_auto_mask_is_face_with_a_landmarker_on_disk_and_box_without(config, sha
     """face.mask = auto: the face mask when a landmarker is there (here a --model file in the
     2d106det contract), the box otherwise, said in the log; never a download for it."""
     from livefusion.app import build_face_engine
-    from livefusion.standins import pfld106_as_2d106det
+    from livefusion.measure.standins import pfld106_as_2d106det
     from tests.face.onnx_builders import arcface_standin, identity_inswapper
 
     config.models.dir = str(tmp_path / "store")  # an empty store: no 2d106det on disk

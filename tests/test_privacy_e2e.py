@@ -1,5 +1,5 @@
 """End to end through the real app: with the default privacy settings viewers never see the
-user's real face, judged independently (YuNet + MobileFaceNet, livefusion.exposure) on every
+user's real face, judged independently (YuNet + MobileFaceNet, livefusion.measure.exposure) on every
 frame the outputs get.
 
 The app runs as in scripts/privacy_eval.py: the generated clips (faces sliding in from each
@@ -22,9 +22,9 @@ import pytest
 import livefusion.app as app_module
 from livefusion.app import build_app
 from livefusion.config import load_config
-from livefusion.exposure import ExposureJudge, JudgingSink
-from livefusion.privacy_clips import CLIP_NAMES
-from livefusion.standins import arcface_standin, paint_inswapper
+from livefusion.measure.exposure import ExposureJudge, JudgingSink
+from livefusion.measure.privacy_clips import CLIP_NAMES
+from livefusion.measure.standins import arcface_standin, paint_inswapper
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import identity_enhancer, shared_path
 

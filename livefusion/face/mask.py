@@ -14,7 +14,7 @@ replaces the frame, 0 where the frame stays. Three modes (`MaskMode`):
   privacy guard does not count the mouth corners for that mode (livefusion/privacy.py).
 
 Point groups follow InsightFace's 2d106det order; the test stand-in (PFLD-106-lite wrapped by
-`livefusion.standins.pfld106_as_2d106det`) uses the same order. Every face mask is also faded
+`livefusion.measure.standins.pfld106_as_2d106det`) uses the same order. Every face mask is also faded
 to 0 over a few pixels at the crop's own edge (nothing beyond the crop can be pasted).
 
 `frame_support` gives the crop pixels that sample real frame pixels; masks are multiplied by it

@@ -2,7 +2,7 @@
 
 They exercise the real loading and running code (onnxruntime sessions, input names and
 types, the emap initializer) without the large weights, which cannot be downloaded here.
-The swapper and recogniser stand-ins live in `livefusion.standins` (the evaluation scripts
+The swapper and recogniser stand-ins live in `livefusion.measure.standins` (the evaluation scripts
 use them too) and are re-exported here for the tests.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from livefusion.standins import arcface_standin, identity_inswapper, paint_inswapper
+from livefusion.measure.standins import arcface_standin, identity_inswapper, paint_inswapper
 
 __all__ = ["arcface_standin", "cpu_session", "identity_enhancer", "identity_inswapper",
            "paint_inswapper", "shared_path"]

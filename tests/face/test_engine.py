@@ -29,7 +29,7 @@ from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
 from livefusion.stages import BlendStage, InferenceStage, StageFailure
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
-from livefusion.standins import pfld106_as_2d106det
+from livefusion.measure.standins import pfld106_as_2d106det
 from tests.face.onnx_builders import arcface_standin, cpu_session, identity_enhancer, identity_inswapper, shared_path
 
 pytestmark = pytest.mark.shared

@@ -2,7 +2,7 @@
 
 The shape tests use landmarks of a real face (the PFLD-106-lite stand-in in 2d106det's
 contract on a shared portrait); the coverage is judged by a different landmarker
-(PFLD-GhostOne 98, through livefusion.mask_eval) on the app's real engine path.
+(PFLD-GhostOne 98, through livefusion.measure.mask_eval) on the app's real engine path.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from livefusion.face.mask import (
     to_crop,
 )
 from livefusion.models.contract import check_file
-from livefusion.standins import pfld106_as_2d106det
+from livefusion.measure.standins import pfld106_as_2d106det
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import cpu_session, shared_path
 
@@ -171,7 +171,7 @@ def test_a_face_past_each_frame_edge_leaves_the_border_unchanged(portrait, optio
 
 def test_judged_coverage_and_paint_on_shared_portraits(tmp_path):
     """The mask_eval table, short: four portraits, the app's engine, the independent judge."""
-    from livefusion.mask_eval import AppUnderTest, Judge, evaluate_portrait
+    from livefusion.measure.mask_eval import AppUnderTest, Judge, evaluate_portrait
     from tests.conftest import SHARED_IMAGES as images
 
     shared = images.parent.parent
@@ -263,7 +263,7 @@ def test_between_detections_landmarks_follow_the_track(portrait, wrapped):
 def test_landmarks_carried_by_the_track_stay_on_the_face():
     """Between detections the outline follows the track: against a fresh landmark run on the
     same frames of a talking head, it drifts far less than the mask's padding."""
-    from livefusion.mask_eval import carried_drift
+    from livefusion.measure.mask_eval import carried_drift
     from tests.conftest import SHARED_IMAGES as images
 
     drift = carried_drift(images.parent.parent, "dfl_Obama_speaking.mp4", frames=16)

@@ -19,7 +19,7 @@ from livefusion.face.track import TrackingLocator
 from livefusion.face.types import FaceLocator
 from livefusion.packet import Face, FramePacket
 from livefusion.settings import LiveSettings
-from livefusion.synthclip import FaceSource, Keyframe, Pose, SynthClip
+from livefusion.measure.synthclip import FaceSource, Keyframe, Pose, SynthClip
 
 SIZE = (320, 240)
 CONFIG = TrackingConfig(flow_noise=0.05)

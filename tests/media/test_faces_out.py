@@ -45,7 +45,7 @@ def test_a_path_that_cannot_be_written_says_what_to_do(tmp_path):
 @pytest.mark.shared
 def test_a_run_writes_one_line_per_output_frame(tmp_path, shared_model, shared_image,
                                                shared_video, no_thread_leak):
-    from livefusion.standins import arcface_standin, paint_inswapper
+    from livefusion.measure.standins import arcface_standin, paint_inswapper
     from tests.test_cli import run_cli
 
     out = tmp_path / "faces.jsonl"

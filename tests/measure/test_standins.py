@@ -1,4 +1,4 @@
-"""The stand-in models in livefusion.standins keep the upstream contracts and run in onnxruntime."""
+"""The stand-in models in livefusion.measure.standins keep the upstream contracts and run in onnxruntime."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from livefusion.face.swap import InswapperSwapper, load_emap
-from livefusion.standins import arcface_standin, identity_inswapper, paint_inswapper
+from livefusion.measure.standins import arcface_standin, identity_inswapper, paint_inswapper
 from tests.face.onnx_builders import cpu_session
 
 

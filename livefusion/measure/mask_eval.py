@@ -6,7 +6,7 @@ The app runs as it does live (SCRFD det_2.5g, a 106-point landmarker in 2d106det
 the swap, the paste) with a stand-in swapper: `paint_inswapper` (flat magenta, colour transfer
 off) shows every pixel a swap replaced, `identity_inswapper` (returns its input) checks that
 the paste loses little. The landmarker under test is PFLD-106-lite wrapped into 2d106det's
-contract (`livefusion.standins.pfld106_as_2d106det`).
+contract (`livefusion.measure.standins.pfld106_as_2d106det`).
 
 The judge is independent of the app: YuNet finds the face, PFLD-GhostOne (98 points, WFLW
 order: jaw 0-32, brows 33-50) draws its outline, and the blend weight is read back from the
@@ -55,11 +55,11 @@ from livefusion.media.imageio import read_bgr
 from livefusion.packet import FramePacket
 from livefusion.privacy import face_pose
 from livefusion.settings import LiveSettings
-from livefusion.standins import arcface_standin, identity_inswapper, paint_inswapper, pfld106_as_2d106det
+from livefusion.measure.standins import arcface_standin, identity_inswapper, paint_inswapper, pfld106_as_2d106det
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MAGENTA_BGR = np.array([255.0, 0.0, 255.0])
 COVER_WEIGHT = 0.8
 GROW = 0.10  # paint region: the face and forehead outline grown by this fraction of the face width

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.exposure import ExposureJudge, FrameJudgement, JudgingSink
+from livefusion.measure.exposure import ExposureJudge, FrameJudgement, JudgingSink
 from livefusion.packet import GuardAction, HideReason, PrivacyVerdict
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import shared_path
@@ -169,7 +169,7 @@ def test_the_judging_sink_records_every_frame_with_the_apps_verdict(judge):
 
 
 def _face(box, exposed, recognisable=True):
-    from livefusion.exposure import JudgedFace
+    from livefusion.measure.exposure import JudgedFace
 
     return JudgedFace(box, 0.9, ((0.0, 0.0),) * 5, 1.0 if exposed else 0.0, -1.0,
                       exposed and recognisable,
@@ -183,7 +183,7 @@ def _face(box, exposed, recognisable=True):
     ((_face((0, 0, 100, 100), True, recognisable=False), _face((200, 0, 220, 20), True)), True),
 ])
 def test_the_main_face_is_the_largest_recognisable_one(faces, main):
-    from livefusion.exposure import FrameRecord
+    from livefusion.measure.exposure import FrameRecord
 
     record = FrameRecord(0, FrameJudgement(faces))
     assert record.main_exposed is main

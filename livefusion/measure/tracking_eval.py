@@ -1,9 +1,9 @@
 """Measure face tracking: accuracy, jitter, lag and cost of detect-every-N + flow + filter.
 
-    python -m livefusion.tracking_eval [--clip PATH ...] [--resolution 1280x720,1920x1080]
+    python -m livefusion.measure.tracking_eval [--clip PATH ...] [--resolution 1280x720,1920x1080]
                                        [--n 1..10] [--frames K]
 
-On the ground-truth clip (`livefusion.synthclip`, built here at each resolution) it prints,
+On the ground-truth clip (`livefusion.measure.synthclip`, built here at each resolution) it prints,
 per method:
   a    detection on every frame, raw
   b    detection on every frame + Kalman filter
@@ -53,7 +53,7 @@ from livefusion.face.track import TrackingLocator
 from livefusion.face.types import Detector
 from livefusion.packet import Face, FramePacket
 from livefusion.settings import LiveSettings
-from livefusion.synthclip import (DEFAULT_MODEL, DEFAULT_PHOTO, PATHS, SynthClip, load_photo,
+from livefusion.measure.synthclip import (DEFAULT_MODEL, DEFAULT_PHOTO, PATHS, SynthClip, load_photo,
                                   prepare_face)
 
 log = logging.getLogger(__name__)
@@ -500,7 +500,7 @@ def tracking_config(overrides: Sequence[str]) -> TrackingConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m livefusion.tracking_eval",
+        prog="python -m livefusion.measure.tracking_eval",
         description="Landmark error, jitter, lag and cost of face tracking (see module doc).")
     parser.add_argument("--clip", type=Path, action="append", default=[],
                         help="a real video to measure too (repeatable)")

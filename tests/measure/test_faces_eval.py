@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from livefusion import faces_eval as fe
+from livefusion.measure import faces_eval as fe
 
 A = [100.0, 100.0, 200.0, 220.0]
 B = [400.0, 120.0, 490.0, 230.0]

@@ -1,7 +1,7 @@
 """Short generated clips for checking that viewers never see the user's real face by accident.
 
 Each clip is made from real face photos (a folder the caller gives) pasted with a soft oval
-edge over a room-like background (the pieces of `livefusion.synthclip`), with fresh sensor
+edge over a room-like background (the pieces of `livefusion.measure.synthclip`), with fresh sensor
 noise per frame, and written as an .mp4 (mp4v). The hard moments for a face swap are built in:
 
   slide_left/right/top/bottom  a face slides in from that frame edge and stops inside, next
@@ -14,7 +14,7 @@ Every clip comes with its ground truth: for each frame, the face boxes (the phot
 carried into the frame) and how much of each lies inside the frame, so a check can also
 confirm that its own judge sees the faces there.
 
-    python -m livefusion.privacy_clips --photos ../shared/assets/images --yunet yunet.onnx --out DIR
+    python -m livefusion.measure.privacy_clips --photos ../shared/assets/images --yunet yunet.onnx --out DIR
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from livefusion.synthclip import oval_alpha, load_photo, make_background
+from livefusion.measure.synthclip import oval_alpha, load_photo, make_background
 
 log = logging.getLogger(__name__)
 

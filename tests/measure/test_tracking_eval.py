@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion import tracking_eval as te
+from livefusion.measure import tracking_eval as te
 
 BASE = np.array([[10.0, 10.0], [30.0, 10.0], [20.0, 20.0], [12.0, 30.0], [28.0, 30.0]])
 
@@ -145,12 +145,12 @@ def test_reference_motion_recovers_a_known_shift():
 @pytest.mark.shared
 def test_default_cadence_matches_detection_on_every_frame_on_the_snap_path():
     """A short version of the ground-truth table (the full one: 720p and 1080p, SCRFD and
-    YuNet, `python -m livefusion.tracking_eval --path snap ...`): SCRFD det_2.5g at the
+    YuNet, `python -m livefusion.measure.tracking_eval --path snap ...`): SCRFD det_2.5g at the
     frame's own size, the still / slow / fast-with-abrupt-stops path, every keyframe phase of
     detect-every-5. Default cadence error at most 1.02x detection on every frame, on the fast
     frames at most 1.10x, still jitter at most 0.16 px, no step over 1 px on still frames
     (3 settling frames after a stop allowed)."""
-    from livefusion.synthclip import PATHS, SynthClip, load_photo, prepare_face
+    from livefusion.measure.synthclip import PATHS, SynthClip, load_photo, prepare_face
     from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 
     model, photo = SHARED_MODELS / "det_2.5g.onnx", SHARED_IMAGES / "fr_obama.jpg"

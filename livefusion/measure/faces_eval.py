@@ -1,8 +1,8 @@
 """Measure the app's multi-face tracking from its own `--faces-out` file against a detector
 run on every frame.
 
-    python -m livefusion.faces_eval --clip VIDEO --faces FACES.jsonl [--model DET.onnx]
-    python -m livefusion.faces_eval --clip VIDEO --run [--faces FACES.jsonl] [--model DET.onnx]
+    python -m livefusion.measure.faces_eval --clip VIDEO --faces FACES.jsonl [--model DET.onnx]
+    python -m livefusion.measure.faces_eval --clip VIDEO --run [--faces FACES.jsonl] [--model DET.onnx]
 
 `--run` first runs the real app (`livefusion.cli`, headless, every frame of the file, the
 swap on stand-in embedder/swapper models so no weights are needed, the privacy guard on)
@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT.parent / "shared" / "models" / "det_2.5g.onnx"
 DEFAULT_SOURCE = ROOT.parent / "shared" / "assets" / "images" / "insightface_Nathalie_Baye_0002.jpg"
 MATCH_IOU = 0.3
@@ -163,7 +163,7 @@ def run_app(clip: Path, faces_out: Path, model: Path, source: Path,
     """The real app over every frame of the clip, headless, writing `faces_out`; the
     embedder and swapper are the stand-ins (their output does not move the tracking)."""
     from livefusion.cli import main as cli_main
-    from livefusion.standins import arcface_standin, paint_inswapper
+    from livefusion.measure.standins import arcface_standin, paint_inswapper
 
     capture = cv2.VideoCapture(str(clip))
     size = f"{int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
@@ -200,7 +200,7 @@ def cached_reference(args: argparse.Namespace, clip: Path) -> list[np.ndarray]:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    parser = argparse.ArgumentParser(prog="python -m livefusion.faces_eval",
+    parser = argparse.ArgumentParser(prog="python -m livefusion.measure.faces_eval",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", type=Path, required=True, action="append")
     parser.add_argument("--faces", type=Path, action="append", default=[],

@@ -9,8 +9,8 @@ similarity, so the same similarity carries the keypoints exactly. Each frame get
 noise, so a detector sees a still head the way it sees a webcam: the same scene, never the same
 pixels.
 
-    python -m livefusion.synthclip --photo face.jpg --resolution 1280x720 --out clip.mp4
-writes the clip (and clip.npz with the keypoints) to look at; `livefusion.tracking_eval`
+    python -m livefusion.measure.synthclip --photo face.jpg --resolution 1280x720 --out clip.mp4
+writes the clip (and clip.npz with the keypoints) to look at; `livefusion.measure.tracking_eval`
 builds its clips in memory with the same code.
 """
 
@@ -30,7 +30,7 @@ from livefusion.face.types import Detector
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PHOTO = ROOT.parent / "shared" / "assets" / "images" / "fr_obama.jpg"
 DEFAULT_MODEL = ROOT.parent / "shared" / "models" / "det_500m.onnx"
 
@@ -332,7 +332,7 @@ def write_clip(clip: SynthClip, out: Path, fps: float = 30.0) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from livefusion.config import parse_resolution
-    from livefusion.tracking_eval import make_detector_factory
+    from livefusion.measure.tracking_eval import make_detector_factory
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)

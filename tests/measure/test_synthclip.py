@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livefusion.synthclip import (DEFAULT_PATH, Keyframe, Pose, SynthClip, load_photo,
+from livefusion.measure.synthclip import (DEFAULT_PATH, Keyframe, Pose, SynthClip, load_photo,
                                   pose_at, prepare_face)
 from tests.face.test_track import face_source
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livefusion.privacy_clips import CLIP_NAMES, make_clip, yunet_face_finder
+from livefusion.measure.privacy_clips import CLIP_NAMES, make_clip, yunet_face_finder
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import shared_path
 
