@@ -289,13 +289,13 @@ def run_headless(config: AppConfig, out: TextIO, stop: _StopFlag | None = None) 
 
 def run_window(config: AppConfig, given: frozenset[str] = frozenset()) -> int:
     try:
-        from ui.main import run as run_ui
+        from livefusion_ui.main import run as run_ui
     except ImportError as exc:
         raise SystemExit(
             f"The preview window needs PySide6 ({exc}). Install it with `pip install PySide6`, "
             "or run headless with --no-preview."
         ) from exc
-    from ui.qt_platform import QtPlatformError
+    from livefusion_ui.qt_platform import QtPlatformError
 
     try:
         return run_ui(config, given=given)

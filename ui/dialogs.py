@@ -22,7 +22,7 @@ from livefusion.config import AppConfig
 from livefusion.models.roles import needed_ids
 from livefusion.models.store import ModelEntry, ModelError, ModelStore
 from livefusion.media.sinks import virtual_camera_fix
-from ui.screen_fit import available_area, fit_to_screen, fitted_size
+from livefusion_ui.screen_fit import available_area, fit_to_screen, fitted_size
 
 log = logging.getLogger(__name__)
 

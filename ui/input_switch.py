@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from livefusion.app import LiveApp, build_app
 from livefusion.config import AppConfig
-from ui.bridge import Relay
+from livefusion_ui.bridge import Relay
 
 if TYPE_CHECKING:
     from livefusion.media.camera import CameraInfo

@@ -16,10 +16,10 @@ from livefusion.app import LiveApp, build_app
 from livefusion.config import AppConfig
 from livefusion.errors import LiveFusionError
 from livefusion.media.sources import SourceError
-from ui import dialogs
-from ui.qt_platform import QtPlatformError, xcb_problem
-from ui.settings_store import CAMERA_FLAG_KEYS, SettingsStore, StoredState
-from ui.window import MainWindow
+from livefusion_ui import dialogs
+from livefusion_ui.qt_platform import QtPlatformError, xcb_problem
+from livefusion_ui.settings_store import CAMERA_FLAG_KEYS, SettingsStore, StoredState
+from livefusion_ui.window import MainWindow
 
 log = logging.getLogger(__name__)
 

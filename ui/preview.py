@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from livefusion.meters import StageStats, summarize
 from livefusion.packet import Face, FramePacket, HideReason
-from ui.status import LOW_OPACITY_WARNING, SWAP_OFF_WARNING, guard_marker_text
+from livefusion_ui.status import LOW_OPACITY_WARNING, SWAP_OFF_WARNING, guard_marker_text
 
 MASK_TINT = (255, 60, 200)  # RGB of the mask overlay
 MASK_ALPHA = 110

@@ -31,16 +31,16 @@ from livefusion.pipeline import RunEnd
 from livefusion.settings import LiveSettings
 from livefusion.media.recording import record_extension
 from livefusion.media.sinks import SinkError
-from ui import dialogs
-from ui.bridge import FrameBridge, Relay
-from ui.controls import ControlsPanel, OutputsView
-from ui.hotkeys import bindings, help_lines
-from ui.input_switch import InputSwitcher
-from ui.preview import PreviewWidget
-from ui.screen_fit import fit_to_screen
-from ui.settings_store import SettingsStore, StoredState
-from ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
-from ui.status import engine_provider, reveal_warning, status_view
+from livefusion_ui import dialogs
+from livefusion_ui.bridge import FrameBridge, Relay
+from livefusion_ui.controls import ControlsPanel, OutputsView
+from livefusion_ui.hotkeys import bindings, help_lines
+from livefusion_ui.input_switch import InputSwitcher
+from livefusion_ui.preview import PreviewWidget
+from livefusion_ui.screen_fit import fit_to_screen
+from livefusion_ui.settings_store import SettingsStore, StoredState
+from livefusion_ui.sources_panel import IMAGE_FILTER, SourceEntry, SourcesPanel
+from livefusion_ui.status import engine_provider, reveal_warning, status_view
 
 log = logging.getLogger(__name__)
 

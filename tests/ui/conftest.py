@@ -22,7 +22,7 @@ from tests.ui.helpers import WAIT_MS  # noqa: E402
 
 @pytest.fixture(scope="session")
 def qapp():
-    from ui.main import application
+    from livefusion_ui.main import application
 
     return application([])
 
@@ -70,8 +70,8 @@ def make_window(qapp, tmp_path) -> Callable[..., Running]:
     from PySide6.QtTest import QTest
 
     from livefusion.app import build_app
-    from ui.settings_store import SettingsStore
-    from ui.window import MainWindow
+    from livefusion_ui.settings_store import SettingsStore
+    from livefusion_ui.window import MainWindow
 
     made: list[Any] = []
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from livefusion.packet import FramePacket
-from ui.bridge import FrameBridge, Relay
+from livefusion_ui.bridge import FrameBridge, Relay
 
 
 def packet(seq: int) -> FramePacket:

@@ -11,8 +11,8 @@ from livefusion.config import AppConfig, load_config
 from tests.helpers_http import LocalServer
 from tests.store_env import ALT, PLAIN, serve_test_catalog
 from tests.ui.helpers import wait_for
-from ui import dialogs
-from ui.main import open_app
+from livefusion_ui import dialogs
+from livefusion_ui.main import open_app
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def packets():
 
 @pytest.mark.shared
 def test_faces_out_lines_agree_with_the_debug_overlay(qapp, packets, tmp_path):
-    from ui.preview import DETECT_COLOUR, TRACK_COLOUR, PreviewWidget, face_label
+    from livefusion_ui.preview import DETECT_COLOUR, TRACK_COLOUR, PreviewWidget, face_label
 
     path = tmp_path / "faces.jsonl"
     sink = FacesOutSink(path)

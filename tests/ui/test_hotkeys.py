@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from tests.ui.helpers import wait_for, wait_frames
-from ui.hotkeys import HOTKEYS, Binding, Hotkey, bindings, help_lines, markdown_table
+from livefusion_ui.hotkeys import HOTKEYS, Binding, Hotkey, bindings, help_lines, markdown_table
 
 PROMISED = {
     "Space": "swap", "E": "enhancer", "V": "virtual_cam", "R": "record", "D": "debug",
@@ -190,7 +190,7 @@ def test_help_and_readme_show_every_row():
 def test_readme_lists_the_same_hotkeys_as_the_window():
     from pathlib import Path
 
-    from ui.hotkeys import markdown_table
+    from livefusion_ui.hotkeys import markdown_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert markdown_table() in readme
@@ -280,7 +280,7 @@ def test_first_v_starts_a_virtual_camera_that_was_missing_at_start(make_window, 
 def test_a_remembered_enhancer_without_a_model_is_not_shown_ticked(make_window, small_video):
     """Last run had the enhancer on; this one has no enhancer model: the box stays clear (a
     ticked box that enhances nothing misleads)."""
-    from ui.settings_store import StoredState
+    from livefusion_ui.settings_store import StoredState
     from tests.ui.conftest import video_config
 
     window = make_window(video_config(small_video, (160, 120)),

@@ -1,4 +1,4 @@
-"""`ui.main.run(config)` end to end: window up, frames shown, closed from the event loop,
+"""`livefusion_ui.main.run(config)` end to end: window up, frames shown, closed from the event loop,
 exit code 0, remembered settings written (to a temporary folder, never the user's)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QApplication
 
 from livefusion.config import load_config
 from tests.ui.conftest import video_config
-from ui.main import run, with_remembered_camera
-from ui.settings_store import StoredState
-from ui.window import MainWindow
+from livefusion_ui.main import run, with_remembered_camera
+from livefusion_ui.settings_store import StoredState
+from livefusion_ui.window import MainWindow
 
 
 @pytest.fixture
@@ -67,11 +67,11 @@ def test_run_returns_only_after_a_recording_is_finalised(qapp, small_video, sett
 
     import cv2
 
-    import ui.window
+    import livefusion_ui.window
     from livefusion.app import RECORD_SINK
     from livefusion.media.sinks import RecorderSink
 
-    monkeypatch.setattr(ui.window, "default_recordings_dir", lambda: tmp_path / "recordings")
+    monkeypatch.setattr(livefusion_ui.window, "default_recordings_dir", lambda: tmp_path / "recordings")
     closing = threading.Event()
     written = threading.Event()
     send = RecorderSink.send

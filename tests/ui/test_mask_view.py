@@ -6,7 +6,7 @@ import numpy as np
 
 from livefusion.packet import FramePacket
 from livefusion.settings import LiveSettings
-from ui.preview import mask_caption
+from livefusion_ui.preview import mask_caption
 
 
 def _packet(wanted: str, used: str | None) -> FramePacket:

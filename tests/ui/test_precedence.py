@@ -15,9 +15,9 @@ from livefusion.cli import build_parser, config_from_args, flag_keys
 from livefusion.settings import SettingsBox
 from tests.ui.conftest import moving_video
 from tests.ui.test_main import settings_dir  # noqa: F401 - fixture
-from ui.main import remembered_under_flags, run
-from ui.settings_store import StoredState
-from ui.window import MainWindow
+from livefusion_ui.main import remembered_under_flags, run
+from livefusion_ui.settings_store import StoredState
+from livefusion_ui.window import MainWindow
 
 LAYERS = ("defaults", "config", "profile", "remembered", "flags")
 # Each layer's value for a sample of keys; None: the layer does not set it (the window never
@@ -111,7 +111,7 @@ def test_a_remembered_camera_yields_to_an_input_flag(tmp_path):
 
 
 def launch(clip: Path, flags: list[str], change=None) -> dict:
-    """ui.main.run as the command line starts it; `change(window)` once frames show, then the
+    """livefusion_ui.main.run as the command line starts it; `change(window)` once frames show, then the
     window closes. Returns the settings the window ran with."""
     args = build_parser().parse_args(
         ["--input", str(clip), "--loop", "--no-virtual-cam", "--resolution", "160x120",

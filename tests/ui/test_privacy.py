@@ -19,8 +19,8 @@ from livefusion.packet import FramePacket, GuardAction, HideReason, PrivacyVerdi
 from livefusion.settings import LiveSettings, SettingsBox
 from tests.ui.conftest import video_config
 from tests.ui.helpers import wait_for, wait_frames
-from ui.settings_store import SettingsStore
-from ui.status import SWAP_OFF_WARNING, guard_marker_text, status_view
+from livefusion_ui.settings_store import SettingsStore
+from livefusion_ui.status import SWAP_OFF_WARNING, guard_marker_text, status_view
 
 SIZE = (160, 120)
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -63,7 +63,7 @@ def save(image: QImage, tmp_path: Path, name: str) -> Path:
 
 @pytest.fixture
 def preview(qapp):
-    from ui.preview import PreviewWidget
+    from livefusion_ui.preview import PreviewWidget
 
     widget = PreviewWidget()
     widget.resize(640, 360)
@@ -274,7 +274,7 @@ def test_debug_overlay_labels_say_which_faces_the_guard_covered():
     import numpy as np
 
     from livefusion.packet import Face
-    from ui.preview import face_label
+    from livefusion_ui.preview import face_label
 
     face = Face(bbox=np.zeros(4, np.float32), kps=np.zeros((5, 2), np.float32), score=0.87,
                 track_id=3, origin="track")
@@ -285,7 +285,7 @@ def test_debug_overlay_labels_say_which_faces_the_guard_covered():
 
 
 def test_a_faint_swap_is_announced_like_swap_off():
-    from ui.status import LOW_OPACITY_WARNING, reveal_warning
+    from livefusion_ui.status import LOW_OPACITY_WARNING, reveal_warning
 
     assert reveal_warning(True, 1.0, 0.9) == ""
     assert reveal_warning(True, 0.9, 0.9) == ""

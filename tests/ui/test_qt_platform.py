@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.qt_platform import XCB_LIBRARIES, library_loads, xcb_problem
+from livefusion_ui.qt_platform import XCB_LIBRARIES, library_loads, xcb_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 MISSING = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}  # what this machine lacked

@@ -1,6 +1,6 @@
 """Quitting the real app is a clean exit: code 0 and no crash at interpreter shutdown.
 
-Each run is its own process (`ui.main.run`, as `run_live.py` starts it), since the crash this
+Each run is its own process (`livefusion_ui.main.run`, as `run_live.py` starts it), since the crash this
 guards against (PySide6 6.12.0 losing references to True on every signal emit) only showed
 when the interpreter tore down at exit: "Fatal Python error: bool_dealloc", exit code 134.
 """
@@ -25,7 +25,7 @@ DRIVER = textwrap.dedent("""
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
     from livefusion.config import load_config
-    from ui.main import application, run
+    from livefusion_ui.main import application, run
 
     key = getattr(Qt.Key, sys.argv[2])
     app = application([])

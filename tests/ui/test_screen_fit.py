@@ -15,8 +15,8 @@ from livefusion.models.roles import needed_ids
 from livefusion.models.store import ModelStore, load_catalog
 from tests.ui.conftest import video_config
 from tests.ui.helpers import wait_frames
-from ui import dialogs
-from ui.screen_fit import FRAME_ALLOWANCE
+from livefusion_ui import dialogs
+from livefusion_ui.screen_fit import FRAME_ALLOWANCE
 
 SCREENS = [QRect(0, 0, 1920, 1080), QRect(0, 0, 1024, 600), QRect(0, 0, 800, 480)]
 
@@ -85,8 +85,8 @@ def test_the_failure_text_fits_too(qapp, licence_dialog):
 
 @pytest.mark.parametrize("area", SCREENS[:2], ids=lambda r: f"{r.width()}x{r.height()}")
 def test_main_window_and_help_overlay_fit(make_window, small_video, qapp, area):
-    from ui.screen_fit import fit_to_screen
-    from ui.window import PREFERRED_SIZE
+    from livefusion_ui.screen_fit import fit_to_screen
+    from livefusion_ui.window import PREFERRED_SIZE
 
     window = make_window(video_config(small_video, (160, 120))).window
     fit_to_screen(window, PREFERRED_SIZE, area)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 
 from livefusion.settings import LiveSettings, SettingsBox
-from ui.settings_store import SettingsStore, StoredState
+from livefusion_ui.settings_store import SettingsStore, StoredState
 
 
 def store(tmp_path) -> SettingsStore:

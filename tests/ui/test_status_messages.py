@@ -7,7 +7,7 @@ import time
 
 from tests.ui.conftest import video_config
 from tests.ui.helpers import wait_for, wait_frames
-from ui.window import IMPORTANT_MS
+from livefusion_ui.window import IMPORTANT_MS
 
 
 def test_recording_saved_says_where_and_stays_up(make_window, small_video, tmp_path):

@@ -299,7 +299,7 @@ def test_switching_input_keeps_settings_and_outputs(make_window, small_video, tm
 def gated_build(monkeypatch):
     """build_app for the window that waits for `gate`, notes the thread it ran on and the
     apps it built, and counts when each app's input is closed (`app.source_closes`)."""
-    import ui.input_switch
+    import livefusion_ui.input_switch
     from livefusion.app import build_app
 
     gate = threading.Event()
@@ -322,7 +322,7 @@ def gated_build(monkeypatch):
         built.append(app)
         return app
 
-    monkeypatch.setattr(ui.input_switch, "build_app", build)
+    monkeypatch.setattr(livefusion_ui.input_switch, "build_app", build)
     return gate, calls, built
 
 
@@ -372,7 +372,7 @@ def test_closing_during_a_switch_closes_the_input_it_opened(running, tmp_path, g
 
 
 def test_a_closed_message_box_is_forgotten_not_left_dangling(running, qapp):
-    from ui import dialogs
+    from livefusion_ui import dialogs
 
     window = running.window
     window._show_box(dialogs.error_box(window, "something failed", "do this instead"))

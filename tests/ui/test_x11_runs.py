@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ui.qt_platform import xcb_problem
+from livefusion_ui.qt_platform import xcb_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 5
