@@ -31,7 +31,7 @@ from livefusion.media.sinks import (
     VirtualCameraSink,
     VirtualCameraUnavailable,
 )
-from livefusion.media.sources import open_source
+from livefusion.media.input import open_source
 from livefusion.stages import PassthroughBlend, PassthroughInference
 
 log = logging.getLogger(__name__)

@@ -61,6 +61,20 @@ def test_wheel_holds_the_catalog_and_configs_and_nothing_generic(wheel):
     assert top <= {"livefusion", "livefusion_ui"}, top
     assert "ui" not in top and "run_live.py" not in top
     assert not any(name.endswith(".onnx") for name in names)
+    for module in ("livefusion/media/sources.py", "livefusion/models/store.py",
+                   "livefusion/measure/benchmark.py", "livefusion/face/blend.py",
+                   "livefusion_ui/main.py", "livefusion_ui/window.py"):
+        assert module in names, module
+
+
+def test_installed_window_package_imports_from_the_install(installed, tmp_path):
+    result = subprocess.run([sys.executable, "-c", "import livefusion_ui.main, livefusion.cli; "
+                             "print(livefusion_ui.main.__file__)"], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(installed),
+                                 "QT_QPA_PLATFORM": "offscreen"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(installed))
 
 
 def test_installed_copy_verifies_models_in_a_per_user_folder(installed, tmp_path):

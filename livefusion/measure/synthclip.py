@@ -332,7 +332,7 @@ def write_clip(clip: SynthClip, out: Path, fps: float = 30.0) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from livefusion.config import parse_resolution
-    from livefusion.measure.tracking_eval import make_detector_factory
+    from livefusion.measure.detectors import make_detector_factory
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)

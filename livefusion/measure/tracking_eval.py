@@ -53,6 +53,7 @@ from livefusion.face.track import TrackingLocator
 from livefusion.face.types import Detector
 from livefusion.packet import Face, FramePacket
 from livefusion.settings import LiveSettings
+from livefusion.measure.detectors import make_detector_factory
 from livefusion.measure.synthclip import (DEFAULT_MODEL, DEFAULT_PHOTO, PATHS, SynthClip, load_photo,
                                   prepare_face)
 
@@ -67,25 +68,6 @@ STILL_REAL = 0.002  # real clips: smoothed box-centre speed under this x box wid
 
 
 # -- detectors -----------------------------------------------------------------------------
-
-
-def make_detector_factory(model: Path, *, threads: int = 0,
-                          kind: str = "scrfd") -> Callable[[int], Detector]:
-    """`factory(input_size)` -> an SCRFD detector on one shared CPU onnxruntime session, or
-    (kind "yunet") OpenCV's YuNet. Input size 0: the frame's own size (see detect.py)."""
-    from livefusion.config import RuntimeConfig
-    from livefusion.face.detect import ScrfdDetector, YunetDetector
-    from livefusion.models.runtime import create_session
-
-    if not Path(model).is_file():
-        raise FileNotFoundError(f"detector model {model} does not exist; pass --model PATH.onnx")
-    if kind == "yunet":
-        return lambda size: YunetDetector(model, input_size=size)
-    if kind != "scrfd":
-        raise ValueError(f"detector kind must be 'scrfd' or 'yunet', got {kind!r}")
-    session = create_session(Path(model), RuntimeConfig(providers=["cpu"], intra_threads=threads,
-                                                        warmup=False), label="detector")
-    return lambda size: ScrfdDetector(session, input_size=size)
 
 
 class FrameCachedDetector:

@@ -9,10 +9,12 @@ second, so the pipeline can stop within a second.
   read as fast as possible; optional loop.
 - `ImageSource`: a still image repeated at a set fps.
 - `CameraSource` (in `livefusion.media.camera`): a webcam through OpenCV.
-- `ReconnectingSource`: wraps a live source; when it fails it reports "lost", retries opening
+- `ReconnectingSource` (in `livefusion.media.reconnect`): wraps a live source; when it fails it reports "lost", retries opening
   with exponential backoff on a background thread and resumes when the device is back.
 - `Rescaler`: fits another source's frames into a requested size, letterboxed, never cropped
   or stretched (`--resolution` with files; without it a file keeps its own size).
+
+`livefusion.media.input.open_source` builds the one the config asks for.
 """
 
 from __future__ import annotations
@@ -21,16 +23,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from livefusion.errors import LiveFusionError
 from livefusion.media.imageio import ImageLoadError, read_bgr
-
-if TYPE_CHECKING:
-    from livefusion.config import AppConfig, InputConfig
 
 log = logging.getLogger(__name__)
 
@@ -414,44 +413,3 @@ class ImageSource:
 
 def is_image_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def open_source(config: "AppConfig | InputConfig", *, scale_files: bool = True,
-                reconnect_max_s: float | None = None) -> Source:
-    """Build (not open) the source the config asks for.
-
-    `input.file` set: an `ImageSource` (by extension) or a `VideoFileSource`, paced when
-    `input.realtime`; with `input.resolution` set (and `scale_files`) fitted into that size
-    (letterbox), else at the file's own size. Otherwise a `CameraSource` for `input.camera`
-    requesting `input.resolution` (default `CAMERA_DEFAULT_SIZE`) at `input.fps`; it delivers
-    what it negotiates,
-    wrapped in a `ReconnectingSource` when `reconnect_max_s` is given (taken from
-    `pipeline.reconnect_max_s` when an `AppConfig` is passed). Call `open()` on the result.
-    """
-    from livefusion.media.camera import CameraSource
-    from livefusion.config import parse_resolution
-    from livefusion.media.reconnect import ReconnectingSource
-
-    inp = getattr(config, "input", config)
-    if reconnect_max_s is None and hasattr(config, "pipeline"):
-        reconnect_max_s = config.pipeline.reconnect_max_s  # type: ignore[union-attr]
-    requested = parse_resolution(inp.resolution) if inp.resolution else None
-    if inp.file:
-        source: Source
-        if is_image_path(inp.file):
-            source = ImageSource(inp.file, fps=inp.fps, realtime=inp.realtime)
-        else:
-            source = VideoFileSource(inp.file, realtime=inp.realtime, loop=inp.loop)
-        return Rescaler(source, requested) if scale_files and requested else source
-    width, height = requested or CAMERA_DEFAULT_SIZE
-
-    def make_camera() -> Source:
-        return CameraSource(inp.camera, width, height, inp.fps, backend=inp.camera_backend,
-                            mjpg=inp.mjpg)
-
-    if reconnect_max_s:
-        # while lost, read() waits at most one frame interval, so "no signal" frames keep the
-        # virtual camera at the stream's rate instead of stuttering at 2 fps
-        return ReconnectingSource(make_camera, max_backoff_s=reconnect_max_s,
-                                  read_timeout_s=min(0.5, 1.0 / max(inp.fps, 1.0)))
-    return make_camera()

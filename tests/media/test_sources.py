@@ -18,9 +18,9 @@ from livefusion.media.sources import (
     SourceEnded,
     SourceError,
     VideoFileSource,
-    open_source,
     fit_frame,
 )
+from livefusion.media.input import open_source
 from livefusion.media.reconnect import ReconnectingSource
 from tests.media_helpers import FakeClock, frame_index, level_frame, make_video
 
