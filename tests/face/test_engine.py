@@ -290,3 +290,25 @@ def test_swapper_input_travels_to_the_blender_as_the_colour_target(parts, images
     np.testing.assert_array_equal(packet.frame, rewarped)
     enhanced = _run(_engine(parts, enhancer=True), frame, enhancer_enabled=True)
     assert all(f.target_crop is None for f in enhanced.faces)
+
+
+def test_reset_makes_the_locator_forget_its_tracks(parts, images):
+    """After reset (a new input) the next frame is detected afresh, not carried by a track of
+    the old input."""
+    from livefusion.face.track import TrackingLocator
+
+    detector = parts[0]
+    engine = _engine(parts, landmarks=False)
+    engine.locator = TrackingLocator(detector)
+    frame = images["fr_obama.jpg"]
+
+    def origins(seq: int) -> list[str]:
+        packet = FramePacket(seq=seq, t_capture_ns=seq * 33_333_333, frame=frame,
+                             settings=LiveSettings(detect_every=30))
+        engine.process(packet)
+        return [face.origin for face in packet.faces]
+
+    assert origins(1) == ["detect"]
+    assert origins(2) and "detect" not in origins(3)  # tracked between detections
+    engine.reset()
+    assert origins(4) == ["detect"]

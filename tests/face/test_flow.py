@@ -213,3 +213,23 @@ def test_a_face_hovering_at_a_shrink_boundary_keeps_its_region(monkeypatch):
         wobble = np.float32([-3, -3, 3, 3]) * (1 if i % 2 else -1)
         flow.rebox(frame, box + wobble)
     assert len(grabs) == 6  # one per step (the frame's region), none from re-boxing
+
+
+def test_points_that_do_not_track_back_are_left_out():
+    """Half the face covered by new texture (a hand): points there land somewhere but do not
+    come back (forward-backward error); they are dropped, so fewer points count than when the
+    check is off, and the motion is still found from the uncovered half."""
+    first = textured((240, 320))
+    second = first.copy()
+    second[70:190, 160:210] = textured((120, 50), seed=7)  # the right half of the face box
+    box = np.array([110, 70, 210, 190], np.float32)
+    counted = {}
+    for name, limit in (("checked", 1.5), ("unchecked", 1e9)):
+        flow = FaceFlow(max_fb_error=limit)
+        flow.start(first, box)
+        result = flow.step(second)
+        counted[name] = result.points
+        if name == "checked":
+            assert result.ok, result.reason
+            assert np.allclose(result.matrix, [[1, 0, 0], [0, 1, 0]], atol=0.05)
+    assert counted["checked"] < counted["unchecked"], counted
