@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from livefusion.pipeline import Pipeline, PipelineOptions  # noqa: E402
-from tests.pipeline_doubles import PacedSyntheticSource, RecordingSink, SlowInference  # noqa: E402
+from livefusion.measure.pipeline_standins import PacedSyntheticSource, RecordingSink, SlowInference  # noqa: E402
 
 
 def main() -> int:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from livefusion.app import build_app  # noqa: E402
 from livefusion.config import load_config  # noqa: E402
-from tests.face.onnx_builders import arcface_standin, identity_inswapper  # noqa: E402
+from livefusion.measure.standins import arcface_standin, identity_inswapper  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

@@ -8,7 +8,7 @@ import numpy as np
 from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.media.sources import ImageSource, Rescaler, VideoFileSource
 from tests.media_helpers import make_video
-from tests.pipeline_doubles import PacedSyntheticSource, RecordingSink
+from livefusion.measure.pipeline_standins import PacedSyntheticSource, RecordingSink
 
 
 class TickingClock:

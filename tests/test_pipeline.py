@@ -7,7 +7,7 @@ from livefusion.packet import FramePacket
 from livefusion.media.no_signal import no_signal_frame
 from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.settings import SettingsBox
-from tests.pipeline_doubles import (
+from livefusion.measure.pipeline_standins import (
     PacedSyntheticSource,
     RecordingSink,
     SlowInference,

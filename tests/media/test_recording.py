@@ -16,7 +16,7 @@ from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.media.recording import RECORD_CODECS, RecordBackend, RecordClock
 from livefusion.media.sinks import BackgroundSink, RecorderSink, SinkError
 from tests.media_helpers import LEVEL_STEP, frame_index, level_frame
-from tests.pipeline_doubles import PacedSyntheticSource, SlowInference
+from livefusion.measure.pipeline_standins import PacedSyntheticSource, SlowInference
 
 FPS = 30.0
 # capture times (s) of a stream that drops frames: steady, a 2 s stall, irregular, steady

@@ -1,4 +1,5 @@
-"""Test doubles for pipeline tests: a paced synthetic camera and recording stages/sinks.
+"""Pipeline stand-ins for tests and measurements: a paced synthetic camera, a slow or failing
+inference stage and a recording sink (scripts/latency_bound.py and the pipeline tests use them).
 
 The synthetic source stands in for a webcam (none exists on CI); it paces itself on a
 drift-free schedule like a camera and writes its sequence number into the pixels so tests can
