@@ -220,14 +220,17 @@ class Meters:
             self._extra[key] = value
 
     def snapshot(self) -> MetersSnapshot:
+        """A consistent copy of every meter. Only the raw values are copied under the lock; the
+        percentiles are computed after it is released, so the pipeline threads recording
+        timings are never held up by a reader (the window reads 4 times a second)."""
         with self._lock:
             now = self._clock()
-            return MetersSnapshot(
-                # a stage that has not reported for a whole window (e.g. "passthrough" after
-                # the face engine loaded) is no longer part of the pipeline: leave it out
-                stages={name: summarize(values) for name, values in self._stages.items()
-                        if self._frames_out - self._stage_seen[name] <= self._window},
-                e2e=summarize(self._e2e),
+            # a stage that has not reported for a whole window (e.g. "passthrough" after the
+            # face engine loaded) is no longer part of the pipeline: leave it out
+            stage_values = {name: np.array(values, np.float64) for name, values in self._stages.items()
+                            if self._frames_out - self._stage_seen[name] <= self._window}
+            e2e_values = np.array(self._e2e, np.float64)
+            counters = dict(
                 fps_in=self._in.rate(now),
                 fps_out=self._out.rate(now),
                 frames_in=self._frames_in,
@@ -240,3 +243,5 @@ class Meters:
                 privacy_frames=dict(self._privacy_frames),
                 privacy_last=self._privacy_last,
             )
+        return MetersSnapshot(stages={name: summarize(values) for name, values in stage_values.items()},
+                              e2e=summarize(e2e_values), **counters)
