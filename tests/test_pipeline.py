@@ -341,3 +341,28 @@ def test_a_failed_step_is_counted_under_its_name_and_its_swaps_are_dropped(no_th
     assert pipe.meters.snapshot().errors == {"swap": 3}
     assert all(read_stamp(f) >= 0 for f in guard.given)  # the captured picture, not the 255s
     assert not any((f == 255).all() for f in guard.given)
+
+
+class StaleAfter:
+    """An inference stage with a reordering bug: at `at` it hands on a frame stamped with an
+    older capture sequence (`stale`), as a stage that returned a held-back frame would."""
+
+    def __init__(self, at: int, stale: int) -> None:
+        self.at, self.stale = at, stale
+
+    def process(self, packet: FramePacket) -> None:
+        if packet.seq == self.at:
+            packet.seq = self.stale
+
+
+def test_a_frame_older_than_one_already_sent_is_dropped_not_shown(no_thread_leak):
+    """Viewers never see the picture jump back in time: the output keeps capture order, drops
+    the stale frame and counts it."""
+    source = PacedSyntheticSource(fps=1000.0, count=20)
+    sink = RecordingSink()
+    pipe = Pipeline(source, StaleAfter(at=10, stale=3), sinks=[sink], guard=None,
+                    options=PipelineOptions(lossless=True))
+    with pipe:
+        assert pipe.wait(timeout=10)
+    assert sink.seqs == [s for s in range(20) if s != 10]
+    assert pipe.order_violations == 1
