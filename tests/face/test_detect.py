@@ -267,3 +267,30 @@ def test_the_frames_own_size_keeps_a_small_face_accurate(small_face_scenes, mode
     if model != "yunet":
         assert full.input_hw_for((720, 1280)) == (736, 1280)
     assert error(full) < 0.8 * error(capped)
+
+
+@pytest.mark.parametrize("frames, input_size", [
+    ([(1080, 1920), (720, 1280)], 0),     # own size, then a smaller frame of another input size
+    ([(480, 640), (300, 200)], 640),      # a fixed input: the second frame leaves wide margins
+    ([(300, 200), (480, 640)], 640),
+])
+def test_letterbox_matches_opencvs_blob_and_reused_buffers_leave_no_trace(shared_model, frames,
+                                                                          input_size):
+    """The detector's input equals cv2.dnn.blobFromImage of the letterboxed frame (an
+    independent reference), also when its buffers were filled by a different frame before."""
+    from livefusion.face.detect import ScrfdDetector
+
+    detector = ScrfdDetector(cpu_session(shared_model("det_500m.onnx")), input_size=input_size)
+    rng = np.random.default_rng(5)
+    for h, w in frames:
+        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        blob, scale = detector.letterbox(frame)
+        in_h, in_w = detector.input_hw_for((h, w))
+        canvas = np.zeros((in_h, in_w, 3), np.uint8)
+        new_w, new_h = max(1, min(in_w, round(w * scale))), max(1, min(in_h, round(h * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        canvas[:new_h, :new_w] = cv2.resize(frame, (new_w, new_h), interpolation=interp)
+        expected = cv2.dnn.blobFromImage(canvas, 1.0 / 128.0, (in_w, in_h), (127.5, 127.5, 127.5),
+                                         swapRB=True)
+        assert blob.shape == expected.shape
+        assert np.allclose(blob, expected, atol=1e-5)
