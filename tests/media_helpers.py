@@ -20,6 +20,20 @@ def frame_index(frame: np.ndarray) -> int:
     return int(round(float(frame.mean()) / LEVEL_STEP))
 
 
+def read_frames(path: Path) -> list[np.ndarray]:
+    """Every frame OpenCV decodes from the video at `path` (none when it does not open)."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return frames
+            frames.append(frame)
+    finally:
+        cap.release()
+
+
 def make_video(path: Path, frames: int, size: tuple[int, int] = (64, 48), fps: float = 25.0,
                codec: str = "mp4v") -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)

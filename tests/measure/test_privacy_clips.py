@@ -9,6 +9,7 @@ import pytest
 from livefusion.measure.privacy_clips import CLIP_NAMES, make_clip, yunet_face_finder
 from tests.conftest import SHARED_IMAGES, SHARED_MODELS
 from tests.face.onnx_builders import shared_path
+from tests.media_helpers import read_frames
 
 pytestmark = pytest.mark.shared
 
@@ -27,15 +28,7 @@ def judge(exposure_judge):
 
 
 def _frames(path):
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return read_frames(path)
 
 
 def test_every_clip_is_written_with_a_truth_per_frame(clips):

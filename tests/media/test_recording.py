@@ -15,7 +15,7 @@ from livefusion.packet import FramePacket
 from livefusion.pipeline import Pipeline, PipelineOptions
 from livefusion.media.recording import RECORD_CODECS, RecordBackend, RecordClock
 from livefusion.media.sinks import BackgroundSink, RecorderSink, SinkError
-from tests.media_helpers import LEVEL_STEP, frame_index, level_frame
+from tests.media_helpers import LEVEL_STEP, frame_index, level_frame, read_frames
 from livefusion.measure.pipeline_standins import PacedSyntheticSource, SlowInference
 
 FPS = 30.0
@@ -90,14 +90,7 @@ def test_avi_keeps_time_in_frame_slots(tmp_path: Path):
 def test_without_pyav_opencv_repeats_frames_to_keep_time(tmp_path: Path):
     path = tmp_path / "out.mp4"
     record(path, "mp4v", TIMES, backend=RecordBackend.OPENCV)
-    cap = cv2.VideoCapture(str(path))
-    shown = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        shown.append(frame_index(frame))
-    cap.release()
+    shown = [frame_index(frame) for frame in read_frames(path)]
     assert len(shown) / FPS == pytest.approx(covered(TIMES), rel=0.02)
     assert shown[:10] == list(range(10))  # steady frames one each; the gap is repeats of 9
     assert shown[10:10 + round((2.3 - 9 / FPS) * FPS) - 1] == [9] * (round((2.3 - 9 / FPS) * FPS) - 1)

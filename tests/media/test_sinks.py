@@ -25,7 +25,7 @@ from livefusion.media.sinks import (
     VirtualCameraUnavailable,
     virtual_camera_fix,
 )
-from tests.media_helpers import frame_index, level_frame
+from tests.media_helpers import frame_index, level_frame, read_frames
 
 from tests.conftest import RECORDER_BACKEND
 
@@ -147,13 +147,8 @@ def test_the_fix_is_specific_to_each_os(system, must_say):
 def count_frames(path: Path) -> tuple[int, list[np.ndarray]]:
     cap = cv2.VideoCapture(str(path))
     assert cap.isOpened(), f"{path} is not a playable video"
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
     cap.release()
+    frames = read_frames(path)
     return len(frames), frames
 
 
