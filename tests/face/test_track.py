@@ -27,15 +27,12 @@ from livefusion.measure.synthclip import FaceSource, Keyframe, Pose, SynthClip
 SIZE = (320, 240)
 CONFIG = TrackingConfig(flow_noise=0.05)
 # The behaviours below hold whatever filter smooths the tracks: every test that builds its
-# locator from CONFIG runs with the Kalman filter and with the no-filter baseline, except
-# those marked kalman_only (what the filter itself adds: steadiness, eased corrections).
+# locator from CONFIG runs with the Kalman filter and with the no-filter baseline.
 FILTERS = ("kalman", "none")
 
 
 @pytest.fixture(autouse=True, params=FILTERS)
 def any_filter(request, monkeypatch):
-    if request.param != "kalman" and request.node.get_closest_marker("kalman_only"):
-        pytest.skip("what the Kalman filter itself adds")
     monkeypatch.setattr(sys.modules[__name__], "CONFIG", replace(CONFIG, filter=request.param))
     return request.param
 
