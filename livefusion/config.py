@@ -71,9 +71,10 @@ class FaceConfig:
     sources: list = _opt([], help="source face image paths")
     detector: str = _opt("scrfd", choices=("scrfd", "yunet"))
     det_size: int = _opt(
-        0, min=0, max=1920,
+        640, min=0, max=1920,
         help="detector input side, multiple of 32; 0: the frame's own size up to det_max_side "
-             "(small and mid faces keep their keypoint accuracy)")
+             "(small and mid faces keep their keypoint accuracy, but SCRFD then misses large "
+             "faces cut by the frame edge, which the privacy guard needs to see)")
     det_max_side: int = _opt(
         1920, min=128, max=4096,
         help="with det_size 0: longest side the detector sees (larger frames are scaled down)")
